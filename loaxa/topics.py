@@ -1,0 +1,63 @@
+"""MQTT topic names: the one place they are spelled (docs/PAYLOADS.md documents them).
+
+Topic scheme, version 1::
+
+    loaxa/v1/<province>/<commune>/<station>/<kind>
+
+``province`` is a slug (``cao-bang``), ``commune`` the 5-digit GSO code of the commune in force
+(``01273``), ``station`` the station id from the inventory (``cb-01267``). No segment may contain
+``/``, ``+``, ``#`` or be empty.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+ROOT = "loaxa"
+VERSION = "v1"
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Kind(StrEnum):
+    STATUS = "status"  # retained online/offline (Last Will), carries the session counter
+    TELEMETRY = "telemetry"  # periodic readings
+    EVENT = "event"  # controller/agent events, QoS 1, sent at once
+    BROADCAST = "broadcast"  # broadcast log: program start/stop with source and priority
+
+
+class TopicError(ValueError):
+    """A topic that does not follow the v1 scheme."""
+
+
+def check_segment(name: str, value: str) -> str:
+    if not _SEGMENT.match(value):
+        raise TopicError(f"{name} {value!r} is not a valid topic segment ([A-Za-z0-9_.-], 1-64)")
+    return value
+
+
+def station_topic(province: str, commune: str, station: str, kind: Kind | str) -> str:
+    for name, value in (("province", province), ("commune", commune), ("station", station)):
+        check_segment(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{commune}/{station}/{Kind(kind).value}"
+
+
+def subscription(province: str = "+") -> str:
+    """Filter matching every station topic of a province (or of all provinces)."""
+    return f"{ROOT}/{VERSION}/{province}/+/+/+"
+
+
+def parse_station_topic(topic: str) -> tuple[str, str, str, Kind]:
+    """Split a v1 station topic into (province, commune, station, kind); TopicError if not one."""
+    parts = topic.split("/")
+    if len(parts) != 6 or parts[0] != ROOT:
+        raise TopicError(f"not a loaxa station topic: {topic!r}")
+    if parts[1] != VERSION:
+        raise TopicError(f"unsupported topic version {parts[1]!r} in {topic!r}")
+    try:
+        kind = Kind(parts[5])
+    except ValueError as err:
+        raise TopicError(f"unknown message kind {parts[5]!r} in {topic!r}") from err
+    for name, value in zip(("province", "commune", "station"), parts[2:5], strict=True):
+        check_segment(name, value)
+    return parts[2], parts[3], parts[4], kind
