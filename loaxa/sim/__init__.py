@@ -1,0 +1,1 @@
+"""Simulated hardware (MCU, GSM modem) on real ptys, for tests and demos."""
