@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := mosquitto mosquitto-clients influxdb gcc make python3-venv
+APT_PACKAGES := mosquitto mosquitto-clients influxdb gcc make
 
 .PHONY: help setup system-deps venv test lint demo faults bench clean
 
@@ -23,6 +23,8 @@ system-deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 
 venv: $(VENV)/.installed
 
