@@ -1,0 +1,151 @@
+"""InfluxDB line protocol, formatted directly (about 3x faster than influxdb-client's ``Point``).
+
+One line per point::
+
+    measurement[,tag=value...] field=value[,field=value...] timestamp_ms
+
+Escaping (InfluxDB 1.x/2.x line protocol reference):
+
+- measurement: ``,`` and space are escaped with ``\\``;
+- tag keys, tag values, field keys: ``,`` ``=`` and space are escaped;
+- string field values are double-quoted; ``"`` and ``\\`` inside are escaped.
+
+Tags are sorted by key (InfluxDB's own canonical order, so a line is byte-identical for the same
+point whatever order the caller used). Values: ``int`` -> ``12i``, ``float`` -> shortest repr,
+``bool`` -> ``true``/``false``, ``str`` -> quoted. ``None`` fields are omitted, ``None`` or empty
+tags are omitted. Timestamps are integer milliseconds (writes use ``precision=ms``).
+
+``split_line`` is the inverse used to pick a rejected point out of a batch (partial writes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from collector.storage.errors import LineProtocolError
+
+FieldValue = int | float | bool | str
+
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
+_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\"})
+_FORBIDDEN = ("\n", "\r", "\t")  # cannot be escaped in names, keys or tag values
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not value:
+        raise LineProtocolError(f"empty {kind}")
+    if any(c in value for c in _FORBIDDEN):
+        raise LineProtocolError(f"{kind} {value!r} contains a newline/tab (not encodable)")
+    if value.endswith("\\"):
+        raise LineProtocolError(f"{kind} {value!r} ends with a backslash (not encodable)")
+    return value
+
+
+def format_value(key: str, value: FieldValue) -> str:
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LineProtocolError(f"field {key!r} is {value} (InfluxDB stores finite floats)")
+        return repr(value)
+    if isinstance(value, str):
+        if "\n" in value or "\r" in value:
+            # Accepted by the parser inside quotes, but breaks line-based tools (dead-letter, curl).
+            value = value.replace("\r", " ").replace("\n", " ")
+        return f'"{value.translate(_STRING)}"'
+    raise LineProtocolError(f"field {key!r} has unsupported type {type(value).__name__}")
+
+
+def encode_line(
+    measurement: str,
+    tags: Mapping[str, str | None],
+    fields: Mapping[str, FieldValue | None],
+    ts_ms: int,
+) -> str:
+    """One line of line protocol; LineProtocolError if it cannot be encoded (no fields...)."""
+    head = _check_name("measurement", measurement).translate(_MEASUREMENT)
+    for key in sorted(tags):
+        value = tags[key]
+        if value is None or value == "":
+            continue
+        head += f",{_check_name('tag key', key).translate(_KEY)}="
+        head += _check_name(f"tag {key!r}", value).translate(_KEY)
+    body = ",".join(
+        f"{_check_name('field key', k).translate(_KEY)}={format_value(k, v)}"
+        for k, v in fields.items()
+        if v is not None
+    )
+    if not body:
+        raise LineProtocolError(f"{measurement}: a point needs at least one field")
+    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or ts_ms < 0:
+        raise LineProtocolError(f"{measurement}: timestamp {ts_ms!r} is not an int of ms >= 0")
+    return f"{head} {body} {ts_ms}"
+
+
+def _split_unescaped(text: str, sep: str, quotes: bool = False) -> list[str]:
+    """Split on ``sep`` not preceded by a backslash (and, with ``quotes``, outside "...")."""
+    parts, start, i, quoted = [], 0, 0, False
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if quotes and c == '"':
+            quoted = not quoted
+        elif c == sep and not quoted:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in ',= "\\':
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def field_type(raw: str) -> str:
+    """InfluxDB type name of a raw field value: integer, float, boolean or string."""
+    if raw.startswith('"'):
+        return "string"
+    if raw.endswith("i") or raw.endswith("u"):
+        return "integer" if raw.endswith("i") else "unsigned"
+    if raw in ("t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"):
+        return "boolean"
+    return "float"
+
+
+def split_line(line: str) -> tuple[str, dict[str, str], dict[str, str], str]:
+    """(measurement, tags, raw field values keyed by name, timestamp) of one of our lines."""
+    key_and_rest = _split_unescaped(line, " ")
+    key, rest = key_and_rest[0], " ".join(key_and_rest[1:])
+    fields, _, ts = rest.rpartition(" ")  # we always write a timestamp, which has no spaces
+    if not fields or not ts.isdigit():
+        raise LineProtocolError(f"not a line with fields and a timestamp: {line[:200]!r}")
+    head = _split_unescaped(key, ",")
+    tags = {}
+    for pair in head[1:]:
+        k, v = _partition_escaped(pair, quotes=False)
+        tags[_unescape(k)] = _unescape(v)
+    parsed = {}
+    for pair in _split_unescaped(fields, ",", quotes=True):
+        k, v = _partition_escaped(pair, quotes=True)
+        parsed[_unescape(k)] = v
+    return _unescape(head[0]), tags, parsed, ts
+
+
+def _partition_escaped(pair: str, quotes: bool) -> tuple[str, str]:
+    parts = _split_unescaped(pair, "=", quotes=quotes)
+    return parts[0], "=".join(parts[1:])

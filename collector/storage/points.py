@@ -1,0 +1,260 @@
+"""Payloads and health results -> line-protocol points (schema v1, see SCHEMA.md).
+
+Idempotency: InfluxDB identifies a point by measurement + tag set + timestamp; writing the same
+key again overwrites the fields. Every point here takes its timestamp from the message (``ts``,
+kept unchanged by the agent when it replays) and its tags from the message and its topic, so a
+replayed or re-spooled message produces byte-identical lines and overwrites itself.
+
+Two different messages of one station in the same millisecond stay distinct because the tags
+that tell them apart are part of the key: the event ``code`` (two different events), the
+broadcast ``action`` (start/stop), the ``cluster`` id (cluster series), the incident ``phase``.
+The only collision left is the same event code twice in one millisecond from one station, which
+is the same physical fact; it is stored once (the later message's fields win).
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.health.events import Cause, Incident, State
+from collector.storage import names as n
+from collector.storage.line_protocol import FieldValue, encode_line
+from loaxa.payloads import Broadcast, Event, Status, Telemetry
+
+_REASON = re.compile(r"^[a-z0-9_]{1,40}$")
+
+
+def _f(value: float | None) -> float | None:
+    """Floats always as float: an int here would create an integer field (a type conflict)."""
+    return None if value is None else float(value)
+
+
+def _base(p: Telemetry | Event | Broadcast | Status) -> dict[str, FieldValue | None]:
+    return {n.F_SESSION: p.session, n.F_SEQ: p.seq, n.F_BACKFILL: p.backfill}
+
+
+def telemetry_points(p: Telemetry, province: str, commune: str) -> list[str]:
+    tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: p.station}
+    a, pw = p.audio, p.power
+    fields: dict[str, FieldValue | None] = {
+        n.F_CONTROLLER_OK: p.controller == "ok",
+        n.F_UPTIME_S: p.uptime_s,
+        n.F_AGENT_UPTIME_S: p.agent_uptime_s,
+        n.F_AMP: p.amp.value,
+        n.F_AUDIO_RMS_DBFS: _f(a.rms_dbfs),
+        n.F_AUDIO_PEAK_DBFS: _f(a.peak_dbfs),
+        n.F_AUDIO_CLIP_RATIO: _f(a.clip_ratio),
+        n.F_AUDIO_SILENT: a.silent,
+        n.F_AUDIO_SOURCE: a.source,
+        n.F_ACOUSTIC_DBFS: _f(a.acoustic_dbfs),
+        n.F_ACOUSTIC_CORR: _f(a.acoustic_corr),
+        n.F_MAINS_V: _f(pw.mains_v),
+        n.F_BATTERY_V: _f(pw.battery_v),
+        n.F_ON_BATTERY: pw.on_battery,
+        n.F_TEMP_C: _f(p.temp_c),
+        n.F_FM_FORWARD_W: _f(p.fm.forward_w) if p.fm else None,
+        n.F_FM_REFLECTED_W: _f(p.fm.reflected_w) if p.fm else None,
+        n.F_CLUSTERS: len(p.clusters),
+        **_base(p),
+    }
+    lines = [encode_line(n.TELEMETRY, tags, fields, p.ts)]
+    for c in p.clusters:
+        ctags = {**tags, n.T_CLUSTER: str(c.id), n.T_CLUSTER_KIND: c.kind.value}
+        cfields: dict[str, FieldValue | None] = {
+            n.F_RELAY_ON: c.relay_on,
+            n.F_FAULT: c.fault,
+            n.F_FEED_OK: c.feed_ok,
+            n.F_RMS_DBFS: _f(c.rms_dbfs),
+        }
+        lines.append(encode_line(n.CLUSTER, ctags, cfields, p.ts))
+    return lines
+
+
+def event_point(p: Event, province: str, commune: str) -> str:
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_STATION: p.station,
+        n.T_CODE: p.code.value,
+        n.T_ORIGIN: p.origin,
+    }
+    fields = {
+        n.F_EVENT_CLUSTER: p.cluster,
+        n.F_VALUE: p.value,
+        n.F_RAW_CODE: p.raw_code,
+        **_base(p),
+    }
+    return encode_line(n.EVENT, tags, fields, p.ts)
+
+
+def broadcast_point(p: Broadcast, province: str, commune: str) -> str:
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_STATION: p.station,
+        n.T_ACTION: p.action,
+        n.T_SOURCE: p.source.value,
+        n.T_PRIORITY: p.priority.value,
+        n.T_DETECTED_BY: p.detected_by,
+    }
+    duration = None if p.end_ts is None else max(0, p.end_ts - p.start_ts) / 1000.0
+    fields = {
+        n.F_START_TS: p.start_ts,
+        n.F_END_TS: p.end_ts,
+        n.F_DURATION_S: duration,
+        n.F_CLUSTER_LIST: ",".join(str(c) for c in p.clusters) or None,
+        **_base(p),
+    }
+    return encode_line(n.BROADCAST, tags, fields, p.ts)
+
+
+def status_point(p: Status, province: str, commune: str) -> str:
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_STATION: p.station,
+        n.T_STATE: p.state,
+    }
+    fields = {
+        n.F_ONLINE: p.state == "online",
+        n.F_AGENT_VERSION: p.agent_version,
+        n.F_FIRMWARE: p.firmware,
+        n.F_HARDWARE: p.hardware,
+        n.F_DEVICE_ID: p.device_id,
+        n.F_STATUS_REASON: p.reason,
+        **_base(p),
+    }
+    return encode_line(n.STATUS, tags, fields, p.ts)
+
+
+def points_for_payload(
+    payload: Telemetry | Event | Broadcast | Status, province: str, commune: str
+) -> list[str]:
+    """Lines for one validated agent payload; ``province``/``commune`` come from its topic."""
+    if isinstance(payload, Telemetry):
+        return telemetry_points(payload, province, commune)
+    if isinstance(payload, Event):
+        return [event_point(payload, province, commune)]
+    if isinstance(payload, Broadcast):
+        return [broadcast_point(payload, province, commune)]
+    if isinstance(payload, Status):
+        return [status_point(payload, province, commune)]
+    raise TypeError(f"not a loaxa payload: {type(payload).__name__}")
+
+
+def state_point(
+    ts_ms: int,
+    province: str,
+    commune: str,
+    station: str,
+    state: State,
+    cause: Cause | None = None,
+    link_down: bool = False,
+) -> str:
+    """Station state from ``ts_ms`` on (written at each transition by the health engine)."""
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_STATION: station,
+        n.T_STATE: State(state).value,
+        n.T_CAUSE: Cause(cause).value if cause else None,
+    }
+    fields = {
+        n.F_STATE_NAME: State(state).value,
+        n.F_OPERATING: State(state).operating,
+        n.F_LINK_DOWN: link_down,
+    }
+    return encode_line(n.STATION_STATE, tags, fields, ts_ms)
+
+
+def incident_point(
+    incident: Incident, province: str, phase: str = "open", ts_ms: int | None = None
+) -> str:
+    """One incident transition: ``open`` at opened_ms, ``close`` at closed_ms, ``reclassified``
+    at ``ts_ms`` (required). The incident id is a field (ids are unbounded)."""
+    if phase == "open":
+        ts = incident.opened_ms
+    elif phase == "close":
+        if incident.closed_ms is None:
+            raise ValueError(f"incident {incident.id}: close point needs closed_ms")
+        ts = incident.closed_ms
+    elif phase == "reclassified":
+        if ts_ms is None:
+            raise ValueError(f"incident {incident.id}: reclassified point needs ts_ms")
+        ts = ts_ms
+    else:
+        raise ValueError(f"incident phase {phase!r} is not open, reclassified or close")
+    duration = incident.duration_ms
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: incident.commune,
+        n.T_STATION: incident.station,
+        n.T_STATE: incident.state.value,
+        n.T_CAUSE: incident.cause.value,
+        n.T_PHASE: phase,
+    }
+    fields = {
+        n.F_INCIDENT_ID: incident.id,
+        n.F_OPENED_MS: incident.opened_ms,
+        n.F_CLOSED_MS: incident.closed_ms,
+        n.F_DURATION_S: None if duration is None else duration / 1000.0,
+        n.F_UPSTREAM: incident.upstream,
+        n.F_MAINTENANCE: incident.maintenance,
+        n.F_OPEN: 0 if phase == "close" else 1,
+    }
+    return encode_line(n.INCIDENT, tags, fields, ts)
+
+
+def compliance_point(
+    ts_ms: int,
+    province: str,
+    commune: str | None,
+    operating: int,
+    required: int,
+    goal_percent: float | None = None,
+    name: str | None = None,
+) -> str:
+    """Share of required stations operating, for a commune or (commune=None) the province."""
+    if required < 0 or operating < 0:
+        raise ValueError(
+            f"compliance counts must be >= 0 (operating={operating}, required={required})"
+        )
+    share = 100.0 * operating / required if required else None
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_SCOPE: "province" if commune is None else "commune",
+    }
+    fields = {
+        n.F_OPERATING_COUNT: int(operating),
+        n.F_REQUIRED_COUNT: int(required),
+        n.F_SHARE_PERCENT: share,
+        n.F_GOAL_PERCENT: _f(goal_percent),
+        n.F_GOAL_MET: None if share is None or goal_percent is None else share >= goal_percent,
+        n.F_NAME: name,
+    }
+    return encode_line(n.COMPLIANCE, tags, fields, ts_ms)
+
+
+def reject_point(
+    ts_ms: int,
+    province: str,
+    reason: str,
+    count: int = 1,
+    commune: str | None = None,
+    station: str | None = None,
+    detail: str | None = None,
+) -> str:
+    """Messages rejected by ingest in one interval. ``station``/``commune`` only if known to the
+    inventory (never an id read from a bad message: unbounded); ``reason`` a fixed vocabulary."""
+    if not _REASON.match(reason):
+        raise ValueError(f"reject reason {reason!r} must match [a-z0-9_]{{1,40}}")
+    tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: station, n.T_REASON: reason}
+    fields = {n.F_COUNT: int(count), n.F_DETAIL: detail[:200] if detail else None}
+    return encode_line(n.INGEST_REJECT, tags, fields, ts_ms)
+
+
+def clock_skew_point(ts_ms: int, province: str, commune: str, station: str, skew_ms: int) -> str:
+    """Receive time minus message ``ts`` for a live (non-backfill) message, in ms."""
+    tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: station}
+    return encode_line(n.CLOCK_SKEW, tags, {n.F_SKEW_MS: int(skew_ms)}, ts_ms)
