@@ -95,6 +95,9 @@ int lfp_encode_frame(const lfp_frame_t *frame, uint8_t *out, size_t cap)
     if (frame == NULL || out == NULL) {
         return LFP_ERR_ARG;
     }
+    if (frame->flags & ~LFP_FLAGS_DEFINED) {
+        return LFP_ERR_RANGE; /* reserved flag bits must be 0 */
+    }
     n = lfp_payload_pack(frame, body + LFP_HEADER_LEN);
     if (n < 0) {
         return n;
@@ -125,7 +128,10 @@ int lfp_parse_body(const uint8_t *body, size_t len, lfp_frame_t *out)
     if (body == NULL || out == NULL) {
         return LFP_ERR_ARG;
     }
-    if (len < LFP_MIN_BODY || len > LFP_MAX_BODY) {
+    if (len > LFP_MAX_BODY) {
+        return LFP_ERR_OVERSIZE;
+    }
+    if (len < LFP_MIN_BODY) {
         return LFP_ERR_LENGTH;
     }
     crc = lfp_get_u16(body + len - 2);
@@ -147,66 +153,51 @@ void lfp_decoder_init(lfp_decoder_t *dec)
     memset(dec, 0, sizeof *dec);
 }
 
-/* A whole run (delimiter excluded) is in dec->buf: un-stuff it in place and parse it. */
+/* A run (delimiter excluded) has ended: un-stuff it in place and parse it. A run that yields
+ * no frame is dropped whole: one error counter, and its bytes + delimiter in discarded_bytes. */
 static int finish_run(lfp_decoder_t *dec, lfp_frame_t *out)
 {
-    size_t run = dec->len;
-    int n = lfp_cobs_decode(dec->buf, run, dec->buf, sizeof dec->buf);
-    int rc;
-    dec->len = 0;
-    if (n < 0) {
-        dec->stats.cobs_errors++;
-        dec->stats.discarded_bytes += (uint32_t)run + 1u;
-        return 0;
+    uint32_t run = dec->run_len;
+    int n, rc;
+    dec->run_len = 0;
+    if (run > LFP_MAX_ENCODED) {
+        rc = LFP_ERR_OVERSIZE;
+    } else {
+        n = lfp_cobs_decode(dec->buf, run, dec->buf, sizeof dec->buf);
+        rc = n < 0 ? LFP_ERR_COBS : lfp_parse_body(dec->buf, (size_t)n, out);
     }
-    rc = lfp_parse_body(dec->buf, (size_t)n, out);
     switch (rc) {
     case LFP_OK:
-        if (!lfp_type_known(out->type)) {
-            dec->stats.unknown_type++;
-        }
         dec->stats.frames++;
+        if (!lfp_type_known(out->type)) {
+            dec->stats.unknown_type++; /* still returned, so the owner can NACK it */
+        }
         return 1;
-    case LFP_ERR_CRC:
-        dec->stats.crc_errors++;
-        break;
-    case LFP_ERR_VERSION:
-        dec->stats.bad_version++;
-        break;
-    default:
-        dec->stats.bad_length++;
-        break;
+    case LFP_ERR_OVERSIZE: dec->stats.oversize++; break;
+    case LFP_ERR_COBS: dec->stats.cobs_errors++; break;
+    case LFP_ERR_CRC: dec->stats.crc_errors++; break;
+    case LFP_ERR_VERSION: dec->stats.bad_version++; break;
+    default: dec->stats.bad_length++; break;
     }
-    dec->stats.discarded_bytes += (uint32_t)run + 1u;
+    dec->stats.discarded_bytes += run + 1u;
     return 0;
 }
 
 int lfp_decoder_feed_byte(lfp_decoder_t *dec, uint8_t byte, lfp_frame_t *out)
 {
     if (byte == 0x00) {
-        if (dec->discarding) {
-            dec->discarding = 0;
-            dec->stats.discarded_bytes++;
-            return 0;
-        }
-        if (dec->len == 0) {
+        if (dec->run_len == 0) {
             return 0; /* idle fill between frames */
         }
         return finish_run(dec, out);
     }
-    if (dec->discarding) {
-        dec->stats.discarded_bytes++;
-        return 0;
+    /* Past 258 bytes no valid frame fits: keep counting (saturating) but stop storing. */
+    if (dec->run_len < LFP_MAX_ENCODED) {
+        dec->buf[dec->run_len] = byte;
     }
-    if (dec->len >= LFP_MAX_ENCODED) {
-        /* A 259th non-zero byte: no valid frame is this long. Drop it all until the next 0x00. */
-        dec->stats.oversize++;
-        dec->stats.discarded_bytes += (uint32_t)dec->len + 1u;
-        dec->len = 0;
-        dec->discarding = 1;
-        return 0;
+    if (dec->run_len < 0xFFFFFFFEul) {
+        dec->run_len++;
     }
-    dec->buf[dec->len++] = byte;
     return 0;
 }
 

@@ -36,6 +36,7 @@ extern "C" {
 
 #define LFP_FLAG_ACK_REQUESTED 0x01u
 #define LFP_FLAG_RESPONSE 0x02u
+#define LFP_FLAGS_DEFINED (LFP_FLAG_ACK_REQUESTED | LFP_FLAG_RESPONSE)
 
 /* "unknown" sentinels */
 #define LFP_UNKNOWN_I16 (-32768)
@@ -58,11 +59,13 @@ typedef enum {
     LFP_OK = 0,
     LFP_ERR_ARG = -1,        /* NULL pointer */
     LFP_ERR_BUFFER = -2,     /* output buffer too small */
-    LFP_ERR_RANGE = -3,      /* a field out of range (k > 16, unknown payload > 247) */
+    LFP_ERR_RANGE = -3,      /* a field out of range (k > 16, unknown payload > 247,
+                                reserved flag bits set) */
     LFP_ERR_COBS = -4,       /* run is not valid COBS */
     LFP_ERR_LENGTH = -5,     /* body shorter than 9 / longer than 256, or payload size wrong */
     LFP_ERR_CRC = -6,
-    LFP_ERR_VERSION = -7
+    LFP_ERR_VERSION = -7,
+    LFP_ERR_OVERSIZE = -8    /* body longer than LFP_MAX_BODY */
 } lfp_err_t;
 
 typedef struct {
@@ -157,8 +160,7 @@ typedef struct {
 
 typedef struct {
     uint8_t buf[LFP_MAX_FRAME]; /* the current run, COBS-decoded in place when it ends */
-    uint16_t len;
-    uint8_t discarding;         /* inside an oversize run: drop until the next 0x00 */
+    uint32_t run_len;           /* bytes since the last 0x00; only the first 258 are kept */
     lfp_stats_t stats;
 } lfp_decoder_t;
 
@@ -182,7 +184,9 @@ int lfp_payload_len(const lfp_frame_t *frame);
  * LFP_ERR_*. LFP_MAX_FRAME bytes always suffice. */
 int lfp_encode_frame(const lfp_frame_t *frame, uint8_t *out, size_t cap);
 
-/* One un-stuffed body (version..crc) -> frame. Returns LFP_OK or LFP_ERR_LENGTH/CRC/VERSION. */
+/* One un-stuffed body (version..crc) -> frame. Returns LFP_OK or, checked in this order,
+ * LFP_ERR_OVERSIZE, LFP_ERR_LENGTH (< 9), LFP_ERR_CRC, LFP_ERR_VERSION, LFP_ERR_LENGTH (payload
+ * size wrong for a known type). An unknown type is not an error: it fills msg.unknown. */
 int lfp_parse_body(const uint8_t *body, size_t len, lfp_frame_t *out);
 
 void lfp_decoder_init(lfp_decoder_t *dec);

@@ -8,6 +8,9 @@
  *                "F <type> <address> <seq> <flags> <field ints...>", then
  *                "S <frames> <discarded_bytes> <crc_errors> <oversize> <bad_version>
  *                   <unknown_type> <bad_length> <cobs_errors>"
+ *   P <hex>  ->  like D, but into one persistent decoder (frames split across P commands are
+ *                reassembled); the S line is its cumulative stats
+ *   R        ->  resets the persistent decoder; answers "OK"
  *
  * Fields are flat, in SPEC table order: TELEMETRY is the fixed fields, k, then id kind flags rms
  * per cluster; unknown types are their payload bytes. Output is flushed after every command.
@@ -19,7 +22,7 @@
 #include "loaxa_fp.h"
 
 #define MAX_TOKENS 300
-#define MAX_LINE 65536
+#define MAX_LINE (1 << 18) /* a D/P command carries up to 128 KiB */
 
 typedef struct {
     long long v[MAX_TOKENS];
@@ -226,11 +229,19 @@ static void on_frame(const lfp_frame_t *frame, void *ctx)
     print_message(frame);
 }
 
-static void cmd_decode(const char *hex)
+static void print_stats(const lfp_stats_t *s)
 {
-    static lfp_decoder_t dec; /* static: keeps the 259-byte buffer off the stack */
+    printf("S %lu %lu %lu %lu %lu %lu %lu %lu\n", (unsigned long)s->frames,
+           (unsigned long)s->discarded_bytes, (unsigned long)s->crc_errors,
+           (unsigned long)s->oversize, (unsigned long)s->bad_version,
+           (unsigned long)s->unknown_type, (unsigned long)s->bad_length,
+           (unsigned long)s->cobs_errors);
+}
+
+/* Hex -> bytes, fed to dec; prints frames and stats. */
+static void cmd_decode(lfp_decoder_t *dec, const char *hex)
+{
     static uint8_t bytes[MAX_LINE / 2];
-    const lfp_stats_t *s = &dec.stats;
     size_t n = 0;
     unsigned byte;
     while (*hex == ' ') hex++;
@@ -239,24 +250,35 @@ static void cmd_decode(const char *hex)
         hex += 2;
     }
     if (*hex != '\0') { printf("ERR hex\n"); return; }
-    lfp_decoder_init(&dec);
-    lfp_decoder_feed(&dec, bytes, n, on_frame, NULL);
-    printf("S %lu %lu %lu %lu %lu %lu %lu %lu\n", (unsigned long)s->frames,
-           (unsigned long)s->discarded_bytes, (unsigned long)s->crc_errors,
-           (unsigned long)s->oversize, (unsigned long)s->bad_version,
-           (unsigned long)s->unknown_type, (unsigned long)s->bad_length,
-           (unsigned long)s->cobs_errors);
+    lfp_decoder_feed(dec, bytes, n, on_frame, NULL);
+    print_stats(&dec->stats);
 }
 
 int main(void)
 {
     static char line[MAX_LINE];
+    static lfp_decoder_t fresh, persistent; /* static: off the stack, like on an MCU */
+    lfp_decoder_init(&persistent);
     while (fgets(line, sizeof line, stdin) != NULL) {
+        if (strchr(line, '\n') == NULL && !feof(stdin)) {
+            int c;
+            while ((c = getchar()) != EOF && c != '\n') {
+            }
+            printf("ERR line too long\n");
+            fflush(stdout);
+            continue;
+        }
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == 'E' && line[1] == ' ') {
             cmd_encode(line + 2);
         } else if (line[0] == 'D' && (line[1] == ' ' || line[1] == '\0')) {
-            cmd_decode(line + 1);
+            lfp_decoder_init(&fresh);
+            cmd_decode(&fresh, line + 1);
+        } else if (line[0] == 'P' && (line[1] == ' ' || line[1] == '\0')) {
+            cmd_decode(&persistent, line + 1);
+        } else if (line[0] == 'R' && line[1] == '\0') {
+            lfp_decoder_init(&persistent);
+            printf("OK\n");
         } else if (line[0] != '\0') {
             printf("ERR command\n");
         }
