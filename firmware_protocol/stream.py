@@ -96,6 +96,11 @@ class StreamDecoder:
         """Bytes received since the last delimiter."""
         return self._run_len
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held in memory; never more than `max_encoded(max_body)` (FP-RX-6)."""
+        return len(self._run)
+
     def _collect(self, data: bytes, start: int, end: int) -> None:
         if start == end:
             return
