@@ -1,0 +1,180 @@
+"""ControllerLink against the SimulatedMcu on a real pty (os.openpty)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from agent.controller import ControllerConfig, ControllerLink
+from firmware_protocol import EventCode, Priority, Source
+from loaxa.sim.mcu import SimulatedMcu
+from tests.servers import wait_until
+
+
+class Recorder:
+    """Collects what the link hands to its callbacks (called from the link's thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.hellos: list = []
+        self.telemetry: list = []
+        self.events: list = []
+        self.playbacks: list = []
+        self.reachable: list[bool] = []
+
+    def callbacks(self) -> dict:
+        def add(name):
+            def cb(item):
+                with self.lock:
+                    getattr(self, name).append(item)
+
+            return cb
+
+        return {
+            "on_hello": add("hellos"),
+            "on_telemetry": add("telemetry"),
+            "on_event": add("events"),
+            "on_playback": add("playbacks"),
+            "on_reachable": add("reachable"),
+        }
+
+
+@pytest.fixture
+def sim():
+    mcu = SimulatedMcu(address=7).start()
+    yield mcu
+    mcu.stop()
+
+
+@pytest.fixture
+def link_factory(sim):
+    links: list[ControllerLink] = []
+
+    def make(**overrides) -> tuple[ControllerLink, Recorder]:
+        cfg = ControllerConfig(
+            url=sim.path, address=7, poll_interval_s=0.2, response_timeout_ms=100,
+            retries=2, reopen_interval_s=0.1, **overrides,
+        )  # fmt: skip
+        rec = Recorder()
+        link = ControllerLink(cfg, **rec.callbacks())
+        links.append(link.start())
+        return link, rec
+
+    yield make
+    for link in links:
+        link.stop()
+        assert not link._thread.is_alive()
+
+
+def test_hello_time_sync_and_telemetry_are_decoded(sim, link_factory):
+    sim.set_readings(mains_v=None, on_battery=True, battery_v=12.1, audio_rms_dbfs=-3.01)
+    link, rec = link_factory()
+    wait_until(lambda: len(rec.telemetry) >= 2, 5, what="two telemetry polls")
+    assert rec.reachable[0] is True
+    assert link.hello == sim.hello and rec.hellos == [sim.hello]
+    assert link.hello.firmware_version == "1.4.2"
+    tm = link.latest_telemetry
+    assert tm.on_battery and tm.mains_v is None and tm.battery_v == pytest.approx(12.1)
+    assert tm.audio_rms_dbfs == pytest.approx(-3.01)
+    assert [c.id for c in tm.clusters] == [0, 1]
+    wait_until(lambda: sim.last_time_sync is not None, 5, what="TIME_SYNC")
+    assert sim.last_time_sync.tz_offset_min == 420
+    assert link.stats["time_syncs"] == 1 and link.stats["polls"] >= 3
+
+
+def test_events_and_playback_are_acked_and_delivered_once(sim, link_factory):
+    link, rec = link_factory()
+    wait_until(lambda: link.reachable, 5, what="link up")
+    seq = sim.emit_event(EventCode.POWER_LOST)
+    sim.start_program(Source.NATIONAL_RELAY, Priority.EMERGENCY, cluster_mask=0b101)
+    wait_until(lambda: len(rec.events) == 1 and len(rec.playbacks) == 1, 5, what="delivery")
+    wait_until(lambda: sim.unacked() == [], 5, what="ACKs to reach the MCU")
+    assert rec.events[0].event_code == EventCode.POWER_LOST
+    assert rec.playbacks[0].cluster_ids == (0, 2) and rec.playbacks[0].started
+    # The MCU did not see our ACK and sends the same frame again: ACKed, not processed twice.
+    acks = sim.counts["acks"]
+    sim.retransmit(seq)
+    wait_until(lambda: sim.counts["acks"] > acks, 5, what="ACK of the retransmission")
+    wait_until(lambda: link.stats["duplicates"] == 1, 5, what="duplicate counted")
+    assert len(rec.events) == 1
+
+
+def test_noisy_line_still_yields_every_frame(sim, link_factory):
+    sim.noise(True)
+    link, rec = link_factory()
+    wait_until(lambda: link.reachable, 5, what="link up through the noise")
+    for code in (EventCode.DOOR_OPEN, EventCode.DOOR_CLOSED, EventCode.BATTERY_LOW):
+        sim.emit_event(code, value=1180)
+    wait_until(lambda: len(rec.events) == 3 and len(rec.telemetry) >= 3, 5, what="all frames")
+    assert [e.code for e in rec.events] == [6, 7, 8]
+    assert link.stats["resyncs"] >= 3 and link.stats["discarded_bytes"] > 0
+    assert link.stats["timeouts"] == 0  # no answer was lost to the garbage
+
+
+def test_controller_vanishes_and_comes_back(sim, link_factory):
+    link, rec = link_factory()
+    wait_until(lambda: rec.hellos, 5, what="first HELLO")
+    sim.vanish()
+    wait_until(lambda: rec.reachable[-1:] == [False], 5, what="unreachable reported")
+    wait_until(lambda: link.stats["open_failures"] >= 1, 5, what="a failed reopen")
+    sim.reappear()
+    wait_until(lambda: len(rec.hellos) == 2, 5, what="HELLO re-read after reopen")
+    assert rec.reachable == [True, False, True]
+    assert link.stats["reopens"] >= 1
+    n = len(rec.telemetry)
+    wait_until(lambda: len(rec.telemetry) > n, 5, what="telemetry again")
+
+
+def test_mute_controller_is_unreachable_then_hello_reread(sim, link_factory):
+    link, rec = link_factory()
+    wait_until(lambda: rec.hellos, 5, what="first HELLO")
+    sim.mute(True)
+    wait_until(lambda: rec.reachable[-1:] == [False], 5, what="unreachable reported")
+    assert link.stats["retries"] >= 2 and link.stats["timeouts"] >= 3
+    sim.mute(False)
+    wait_until(lambda: len(rec.hellos) == 2, 5, what="HELLO re-read")
+    assert rec.reachable == [True, False, True]
+    assert link.stats["reopens"] == 0  # the port itself never went away
+
+
+def test_missing_port_at_start_is_reported_and_retried(tmp_path):
+    cfg = ControllerConfig(url=str(tmp_path / "nope"), reopen_interval_s=0.05)
+    rec = Recorder()
+    link = ControllerLink(cfg, **rec.callbacks()).start()
+    try:
+        wait_until(lambda: link.stats["open_failures"] >= 2, 5, what="reopen attempts")
+        assert rec.reachable == [False] and link.reachable is False
+    finally:
+        link.stop()
+
+
+def test_callback_error_does_not_kill_the_link(sim):
+    def boom(_):
+        raise RuntimeError("consumer bug")
+
+    cfg = ControllerConfig(url=sim.path, address=7, poll_interval_s=0.1)
+    link = ControllerLink(cfg, on_telemetry=boom).start()
+    try:
+        wait_until(lambda: link.stats["callback_errors"] >= 2, 5, what="two failing callbacks")
+        assert link.reachable
+    finally:
+        link.stop()
+
+
+def test_frames_for_another_address_are_ignored(link_factory):
+    other = SimulatedMcu(address=9).start()
+    try:
+        cfg = ControllerConfig(
+            url=other.path, address=7, poll_interval_s=0.1, response_timeout_ms=50, retries=0
+        )
+        link = ControllerLink(cfg).start()
+        try:
+            wait_until(lambda: link.stats["timeouts"] >= 1, 5, what="unanswered poll")
+            other.emit_event(EventCode.REBOOT)
+            wait_until(lambda: link.stats["other_address"] >= 1, 5, what="foreign frame")
+            assert link.reachable is False and link.hello is None
+        finally:
+            link.stop()
+    finally:
+        other.stop()
