@@ -139,11 +139,32 @@ def split_line(line: str) -> tuple[str, dict[str, str], dict[str, str], str]:
     for pair in head[1:]:
         k, v = _partition_escaped(pair, quotes=False)
         tags[_unescape(k)] = _unescape(v)
-    parsed = {}
-    for pair in _split_unescaped(fields, ",", quotes=True):
-        k, v = _partition_escaped(pair, quotes=True)
-        parsed[_unescape(k)] = v
+    parsed = {_unescape(k): v for k, v in _split_fields(fields)}
     return _unescape(head[0]), tags, parsed, ts
+
+
+def _split_fields(text: str) -> list[tuple[str, str]]:
+    """Field pairs; a quote only opens a string at the start of a value (as InfluxDB parses)."""
+    pairs, key, start, i = [], None, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if key is None and c == "=":
+            key, start = text[start:i], i + 1
+            if text[start : start + 1] == '"':  # skip the quoted string
+                i = start + 1
+                while i < len(text) and text[i] != '"':
+                    i += 2 if text[i] == "\\" else 1
+        elif key is not None and c == ",":
+            pairs.append((key, text[start:i]))
+            key, start = None, i + 1
+        i += 1
+    if key is None:
+        raise LineProtocolError(f"field without a value in {text[:200]!r}")
+    pairs.append((key, text[start:]))
+    return pairs
 
 
 def _partition_escaped(pair: str, quotes: bool) -> tuple[str, str]:
