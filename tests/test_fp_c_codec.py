@@ -76,6 +76,15 @@ class Harness:
         assert line.startswith("S "), line
         return frames, dict(zip(STAT_NAMES, map(int, line.split()[1:]), strict=True))
 
+    def rejects(self, data: bytes) -> tuple[list[list[int]], dict]:
+        """Byte by byte into a fresh decoder: ([error code, header...] per dropped run, stats)."""
+        self._send("N " + data.hex())
+        rejects = []
+        while not (line := self._line()).startswith("S "):
+            if line.startswith("X "):
+                rejects.append([int(v) for v in line.split()[1:]])
+        return rejects, dict(zip(STAT_NAMES, map(int, line.split()[1:]), strict=True))
+
     def reset(self) -> None:
         self._send("R")
         assert self._line() == "OK"
@@ -123,6 +132,32 @@ def py_flat(frame: fp.Frame) -> list[int]:
     return [frame.type, frame.address, frame.seq, frame.flags, *fp.message_fields(frame.message)]
 
 
+# lfp_err_t of each Python decode error (loaxa_fp.h); BadLengthError with a header is a
+# payload of the wrong size (LFP_ERR_PAYLOAD), without one a body under 9 bytes.
+C_ERROR = {
+    fp.CobsError: -4,
+    fp.CrcError: -6,
+    fp.BadVersionError: -7,
+    fp.OversizeError: -8,
+}
+
+
+def py_rejects(data: bytes) -> tuple[list[list[int]], dict]:
+    rejects: list[list[int]] = []
+
+    def on_reject(err: fp.ProtocolError) -> None:
+        if isinstance(err, fp.BadLengthError):
+            code = -9 if err.header is not None else -5
+        else:
+            code = C_ERROR[type(err)]
+        head = [] if err.header is None else [err.header.type, *err.header[1:3], err.header.flags]
+        rejects.append([code, *head])
+
+    decoder = fp.StreamDecoder(on_reject=on_reject)
+    decoder.feed(data)
+    return rejects, decoder.stats.as_dict()
+
+
 def py_decode(data: bytes) -> tuple[list[list[int]], dict]:
     decoder = fp.StreamDecoder()
     frames = [py_flat(f) for f in decoder.feed(data)]
@@ -160,6 +195,16 @@ def test_invalid_vectors_give_the_same_frames_and_counters(harness):
         frames, stats = harness.decode(bytes.fromhex(v["hex"]))
         assert frames == [frame_fields(f) for f in v["frames"]], v["name"]
         assert stats == v["stats"], v["name"]
+
+
+def test_rejected_runs_report_the_same_error_and_header_for_a_nack(harness):
+    """FP-RX-3, FP-VER-2, FP-MSG-2: the error of every dropped run, and the header of the
+    ones with a good CRC (what a controller needs to NACK them), equal Python's on_reject."""
+    vectors = load("invalid.json")
+    for v in vectors:
+        data = bytes.fromhex(v["hex"])
+        assert harness.rejects(data) == py_rejects(data), v["name"]
+    assert any(len(r) > 1 for v in vectors for r in harness.rejects(bytes.fromhex(v["hex"]))[0])
 
 
 def test_valid_vectors_byte_by_byte_and_behind_garbage(harness):
@@ -250,6 +295,7 @@ def test_noisy_streams_give_the_same_frames_and_counters(harness, fs, noise, see
         c_frames += got
         pos, i = pos + len(chunk), i + 1
     assert (c_frames, stats) == py_decode(data)
+    assert harness.rejects(data) == py_rejects(data)
 
 
 @pytest.mark.parametrize(
@@ -303,6 +349,7 @@ def test_harness_is_clean_under_address_and_undefined_sanitizers(tmp_path):
     try:
         for data in streams:
             assert sanitized.decode(data) == py_decode(data)
+            assert sanitized.rejects(data) == py_rejects(data)
         for type_code in (*fp.REGISTRY, 0x7F):
             assert sanitized.encode(type_code, 1, 2, 0, [1] * 300).startswith("ERR")
         sanitized._send("D " + "00" * MAX_LINE_BYTES)  # longer than the harness's line buffer

@@ -190,7 +190,7 @@ int lfp_payload_unpack(const uint8_t *p, size_t len, lfp_frame_t *f)
         return LFP_OK;
     }
     if (!length_ok(p, len, f->type)) {
-        return LFP_ERR_LENGTH;
+        return LFP_ERR_PAYLOAD;
     }
     switch (f->type) {
     case LFP_HELLO:

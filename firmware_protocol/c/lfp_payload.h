@@ -19,7 +19,7 @@ static inline uint16_t lfp_get_u16(const uint8_t *p)
  * Returns its length or LFP_ERR_RANGE. */
 int lfp_payload_pack(const lfp_frame_t *frame, uint8_t *out);
 
-/* Fills out->msg from a payload of out->type. Returns LFP_OK or LFP_ERR_LENGTH. */
+/* Fills out->msg from a payload of out->type. Returns LFP_OK or LFP_ERR_PAYLOAD. */
 int lfp_payload_unpack(const uint8_t *p, size_t len, lfp_frame_t *out);
 
 #endif /* LFP_PAYLOAD_H */

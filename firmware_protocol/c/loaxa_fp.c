@@ -138,13 +138,13 @@ int lfp_parse_body(const uint8_t *body, size_t len, lfp_frame_t *out)
     if (lfp_crc16(0xFFFFu, body, len - 2) != crc) {
         return LFP_ERR_CRC;
     }
-    if (body[0] != LFP_VERSION) {
-        return LFP_ERR_VERSION;
-    }
     out->address = lfp_get_u16(body + 1);
     out->seq = lfp_get_u16(body + 3);
     out->type = body[5];
     out->flags = body[6];
+    if (body[0] != LFP_VERSION) {
+        return LFP_ERR_VERSION; /* header kept: a version-1 peer may still be NACKed */
+    }
     return lfp_payload_unpack(body + LFP_HEADER_LEN, len - LFP_MIN_BODY, out);
 }
 
@@ -177,10 +177,10 @@ static int finish_run(lfp_decoder_t *dec, lfp_frame_t *out)
     case LFP_ERR_COBS: dec->stats.cobs_errors++; break;
     case LFP_ERR_CRC: dec->stats.crc_errors++; break;
     case LFP_ERR_VERSION: dec->stats.bad_version++; break;
-    default: dec->stats.bad_length++; break;
+    default: dec->stats.bad_length++; break; /* LFP_ERR_LENGTH, LFP_ERR_PAYLOAD */
     }
     dec->stats.discarded_bytes += run + 1u;
-    return 0;
+    return rc;
 }
 
 int lfp_decoder_feed_byte(lfp_decoder_t *dec, uint8_t byte, lfp_frame_t *out)
@@ -207,7 +207,7 @@ size_t lfp_decoder_feed(lfp_decoder_t *dec, const uint8_t *data, size_t len, lfp
     lfp_frame_t frame;
     size_t i, frames = 0;
     for (i = 0; i < len; i++) {
-        if (lfp_decoder_feed_byte(dec, data[i], &frame)) {
+        if (lfp_decoder_feed_byte(dec, data[i], &frame) == 1) {
             frames++;
             if (cb != NULL) {
                 cb(&frame, ctx);

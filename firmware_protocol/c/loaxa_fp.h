@@ -62,10 +62,11 @@ typedef enum {
     LFP_ERR_RANGE = -3,      /* a field out of range (k > 16, unknown payload > 247,
                                 reserved flag bits set) */
     LFP_ERR_COBS = -4,       /* run is not valid COBS */
-    LFP_ERR_LENGTH = -5,     /* body shorter than 9 / longer than 256, or payload size wrong */
+    LFP_ERR_LENGTH = -5,     /* body shorter than 9 bytes */
     LFP_ERR_CRC = -6,
     LFP_ERR_VERSION = -7,
-    LFP_ERR_OVERSIZE = -8    /* body longer than LFP_MAX_BODY */
+    LFP_ERR_OVERSIZE = -8,   /* body longer than LFP_MAX_BODY, or a run longer than 258 */
+    LFP_ERR_PAYLOAD = -9     /* payload size wrong for its (known) type */
 } lfp_err_t;
 
 typedef struct {
@@ -185,14 +186,17 @@ int lfp_payload_len(const lfp_frame_t *frame);
 int lfp_encode_frame(const lfp_frame_t *frame, uint8_t *out, size_t cap);
 
 /* One un-stuffed body (version..crc) -> frame. Returns LFP_OK or, checked in this order,
- * LFP_ERR_OVERSIZE, LFP_ERR_LENGTH (< 9), LFP_ERR_CRC, LFP_ERR_VERSION, LFP_ERR_LENGTH (payload
- * size wrong for a known type). An unknown type is not an error: it fills msg.unknown. */
+ * LFP_ERR_OVERSIZE, LFP_ERR_LENGTH, LFP_ERR_CRC, LFP_ERR_VERSION, LFP_ERR_PAYLOAD. An unknown
+ * type is not an error: it fills msg.unknown. After LFP_ERR_VERSION or LFP_ERR_PAYLOAD the CRC
+ * was good, so out->address/seq/type/flags are set: enough to send a NACK (reason 4 / 3). */
 int lfp_parse_body(const uint8_t *body, size_t len, lfp_frame_t *out);
 
 void lfp_decoder_init(lfp_decoder_t *dec);
 
 /* Feed one received byte (call from the UART RX path or its ring buffer). Returns 1 when it
- * completed a valid frame, stored in *out; 0 otherwise. Never fails; counts bad input. */
+ * completed a valid frame, stored in *out; 0 when the frame is still incomplete (or idle);
+ * a negative LFP_ERR_* when it ended a run that was dropped (and counted in dec->stats).
+ * On LFP_ERR_VERSION / LFP_ERR_PAYLOAD, *out holds the frame's header (see lfp_parse_body). */
 int lfp_decoder_feed_byte(lfp_decoder_t *dec, uint8_t byte, lfp_frame_t *out);
 
 /* Feed a chunk; cb is called for every valid frame. Returns the number of frames. */

@@ -11,6 +11,9 @@
  *   P <hex>  ->  like D, but into one persistent decoder (frames split across P commands are
  *                reassembled); the S line is its cumulative stats
  *   R        ->  resets the persistent decoder; answers "OK"
+ *   N <hex>  ->  a fresh decoder, byte by byte; per dropped run "X <lfp_err_t>" (followed by
+ *                "<type> <address> <seq> <flags>" when the header is known: bad version or
+ *                payload size, the frames a controller NACKs), F lines as D, then the S line
  *
  * Fields are flat, in SPEC table order: TELEMETRY is the fixed fields, k, then id kind flags rms
  * per cluster; unknown types are their payload bytes. Output is flushed after every command.
@@ -238,20 +241,52 @@ static void print_stats(const lfp_stats_t *s)
            (unsigned long)s->cobs_errors);
 }
 
-/* Hex -> bytes, fed to dec; prints frames and stats. */
-static void cmd_decode(lfp_decoder_t *dec, const char *hex)
+/* Hex -> bytes in the static buffer; returns the count or -1 on bad hex. */
+static long parse_hex(const char *hex, const uint8_t **bytes_out)
 {
     static uint8_t bytes[MAX_LINE / 2];
-    size_t n = 0;
+    long n = 0;
     unsigned byte;
     while (*hex == ' ') hex++;
     while (hex[0] != '\0' && hex[1] != '\0' && sscanf(hex, "%2x", &byte) == 1) {
         bytes[n++] = (uint8_t)byte;
         hex += 2;
     }
-    if (*hex != '\0') { printf("ERR hex\n"); return; }
-    lfp_decoder_feed(dec, bytes, n, on_frame, NULL);
+    *bytes_out = bytes;
+    return *hex == '\0' ? n : -1;
+}
+
+/* Fed to dec with the chunk API; prints frames and stats. */
+static void cmd_decode(lfp_decoder_t *dec, const char *hex)
+{
+    const uint8_t *bytes;
+    long n = parse_hex(hex, &bytes);
+    if (n < 0) { printf("ERR hex\n"); return; }
+    lfp_decoder_feed(dec, bytes, (size_t)n, on_frame, NULL);
     print_stats(&dec->stats);
+}
+
+/* Fed byte by byte with the per-byte API; also reports each dropped run. */
+static void cmd_rejects(const char *hex)
+{
+    static lfp_decoder_t dec;
+    lfp_frame_t fr;
+    const uint8_t *bytes;
+    long i, n = parse_hex(hex, &bytes);
+    int rc;
+    if (n < 0) { printf("ERR hex\n"); return; }
+    lfp_decoder_init(&dec);
+    for (i = 0; i < n; i++) {
+        rc = lfp_decoder_feed_byte(&dec, bytes[i], &fr);
+        if (rc == 1) {
+            print_message(&fr);
+        } else if (rc == LFP_ERR_VERSION || rc == LFP_ERR_PAYLOAD) {
+            printf("X %d %u %u %u %u\n", rc, fr.type, fr.address, fr.seq, fr.flags);
+        } else if (rc < 0) {
+            printf("X %d\n", rc);
+        }
+    }
+    print_stats(&dec.stats);
 }
 
 int main(void)
@@ -276,6 +311,8 @@ int main(void)
             cmd_decode(&fresh, line + 1);
         } else if (line[0] == 'P' && (line[1] == ' ' || line[1] == '\0')) {
             cmd_decode(&persistent, line + 1);
+        } else if (line[0] == 'N' && (line[1] == ' ' || line[1] == '\0')) {
+            cmd_rejects(line + 1);
         } else if (line[0] == 'R' && line[1] == '\0') {
             lfp_decoder_init(&persistent);
             printf("OK\n");
