@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from agent.acoustic import AcousticConfig, AcousticMonitor, check
 from agent.audio import FLOOR_DBFS, AudioConfig, AudioMeter, to_dbfs
 from agent.pcm_source import PcmSource
 from tests.servers import wait_until
@@ -257,3 +258,56 @@ def test_stop_ends_a_long_running_command():
     src = run_source(cfg, m, lambda: m.samples_total > RATE)
     assert src._proc is None
     assert m.levels().rms_dbfs == FLOOR_DBFS
+
+
+# --- acoustic check ---------------------------------------------------------------------------
+
+
+def programme(seconds: float, seed: int = 1) -> np.ndarray:
+    """Speech-like test signal: noise shaped by a slow envelope, about -20 dBFS."""
+    rng = np.random.default_rng(seed)
+    n = int(RATE * seconds)
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * np.arange(n) / RATE) ** 2
+    return 0.1 * rng.standard_normal(n) * envelope
+
+
+def acoustic_cfg(**kw):
+    return AcousticConfig(**{"min_level_dbfs": -45, "min_correlation": 0.3, **kw})
+
+
+@pytest.mark.parametrize("delay_ms", [0, 37, 180])
+def test_loudspeaker_heard_with_acoustic_delay(delay_ms):
+    feed = programme(2.3)
+    d = RATE * delay_ms // 1000
+    rng = np.random.default_rng(7)
+    mic = 0.3 * np.concatenate((np.zeros(d), feed[: feed.size - d]))  # quieter, later
+    mic += 0.01 * rng.standard_normal(mic.size)  # room noise
+    result = check(feed, mic, acoustic_cfg())
+    assert result.verdict == "sounding" and result.confirmed
+    assert result.delay_ms == pytest.approx(delay_ms, abs=1000 / RATE)
+    assert result.correlation > 0.9
+
+
+def test_microphone_hears_something_else():
+    result = check(programme(2.0, seed=1), programme(2.0, seed=2), acoustic_cfg())
+    assert result.verdict == "mismatch" and abs(result.correlation) < 0.1
+
+
+def test_quiet_microphone_while_the_feed_plays():
+    feed = programme(2.0)
+    result = check(feed, 0.001 * feed, acoustic_cfg())  # -80 dBFS: loudspeaker dead
+    assert result.verdict == "silent" and not result.confirmed
+
+
+def test_no_feed_means_nothing_to_check():
+    result = check(np.zeros(RATE), programme(1.0), acoustic_cfg())
+    assert result.verdict == "no_feed" and result.correlation is None
+
+
+def test_acoustic_monitor_waits_for_full_windows():
+    mon = AcousticMonitor(acoustic_cfg(max_delay_ms=100), window_s=1.0)
+    feed = np.round(programme(1.1) * 32767).astype(np.int16)
+    mon.feed.push(feed)
+    assert mon.result() is None
+    mon.mic.push(feed)
+    assert mon.result().verdict == "sounding"
