@@ -101,6 +101,9 @@ class Mosquitto(_Process):
             "max_inflight_messages 100",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {workdir}/",
+            # As root, mosquitto drops to user "mosquitto", which cannot write the 0700 tmp dir:
+            # persistence (sessions, retained messages across restart) would silently fail.
+            "user root" if os.geteuid() == 0 else "",
             "autosave_interval 1",
             "log_type error",
             "log_type warning",
