@@ -178,7 +178,8 @@ class SpoolDrainer:
             delay = min(c.retry_initial_ms * c.retry_multiplier**self._attempt, c.retry_max_ms)
             delay = delay / 1000.0 * (1.0 + c.retry_jitter * (2.0 * self._rand() - 1.0))
         self._attempt += 1
-        self._stop.wait(max(0.0, delay))
+        self.metrics.last_backoff_s = max(0.0, delay)
+        self._stop.wait(self.metrics.last_backoff_s)
 
 
 def _halves(chunk: Chunk) -> list[Chunk]:

@@ -18,6 +18,7 @@ class StorageMetrics:
     last_write_seconds: float = 0.0
     retries_total: int = 0
     splits_total: int = 0  # 413 -> halves
+    last_backoff_s: float = 0.0  # the delay chosen after the last failure (Retry-After or backoff)
     rejects_total: Counter[str] = field(default_factory=Counter)  # by reason, dead-lettered
     alarms_total: Counter[str] = field(default_factory=Counter)  # by alarm kind
     alarm_active: str | None = None  # the current alarm, None once a write succeeds
@@ -51,6 +52,7 @@ class StorageMetrics:
                 "last_write_seconds": self.last_write_seconds,
                 "retries_total": self.retries_total,
                 "splits_total": self.splits_total,
+                "last_backoff_s": self.last_backoff_s,
                 "rejects_total": dict(self.rejects_total),
                 "alarms_total": dict(self.alarms_total),
                 "alarm_active": self.alarm_active,
