@@ -1,0 +1,1 @@
+"""Alert channels: each sends one Notification to one person, or raises ChannelError."""
