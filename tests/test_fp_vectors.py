@@ -81,3 +81,11 @@ def test_regenerating_vectors_yields_committed_files() -> None:
     for filename, items in generate.build().items():
         committed = (generate.HERE / filename).read_text(encoding="utf-8")
         assert generate.render(items) == committed, f"{filename} is stale: run generate.py"
+
+
+def test_spec_worked_examples_are_generated() -> None:
+    """FP-VEC-3: the hex examples in SPEC.md section 9 are what the codec produces."""
+    generate = generator_module()
+    spec = generate.SPEC.read_text(encoding="utf-8")
+    assert generate.spec_text(spec) == spec, "SPEC.md examples are stale: run generate.py"
+    assert spec.count("wire   = ") == len(generate.EXAMPLES)

@@ -20,9 +20,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root, so the script runs without install
 sys.path.insert(0, str(HERE))
 
+from cobs import cobs  # noqa: E402
+
 from firmware_protocol import (  # noqa: E402
     FLAG_ACK_REQUESTED,
     FLAG_RESPONSE,
+    REGISTRY,
     UNKNOWN_I8,
     UNKNOWN_U16,
     Ack,
@@ -170,6 +173,46 @@ def render(items: list[dict[str, Any]]) -> str:
     return json.dumps(items, indent=1, ensure_ascii=False) + "\n"
 
 
+SPEC = HERE.parent / "SPEC.md"
+EXAMPLES = ["hello_typical", "telemetry_typical_4_clusters", "event_power_lost_ack_requested",
+            "playback_start_emergency", "ack_from_master", "nack_unsupported_version",
+            "poll_telemetry", "time_sync_broadcast", "unknown_type_with_payload"]  # fmt: skip
+BEGIN, END = "<!-- examples:begin -->", "<!-- examples:end -->"
+
+
+def _field_lines(key: str, value: Any) -> str:
+    if key != "clusters":
+        return f"{key} = {value}"
+    records = [" ".join(f"{k}={v}" for k, v in c.items()) for c in value]
+    lines = [f"clusters[{i}]: {record}" for i, record in enumerate(records)]
+    return "\n".join([f"k = {len(records)}", *lines])
+
+
+def _example(name: str, frame: Frame) -> str:
+    body = cobs.decode(encode_frame(frame)[:-1])
+    fields = dataclasses.asdict(frame.message) if not isinstance(frame.message, Unknown) else {
+        "payload": frame.message.payload.hex(" ")}  # fmt: skip
+    kind = type(frame.message).__name__.upper() if frame.type in REGISTRY else "unknown type"
+    return "\n".join([
+        f"**{kind} (0x{frame.type:02x})**, vector `{name}`: address 0x{frame.address:04x}, "
+        f"seq {frame.seq}, flags 0x{frame.flags:02x}",
+        "",
+        "```",
+        *(_field_lines(key, value) for key, value in fields.items()),
+        f"body   = {body[:7].hex(' ')} | {body[7:-2].hex(' ')} | {body[-2:].hex(' ')}",
+        f"wire   = {encode_frame(frame).hex(' ')}",
+        "```",
+    ])  # fmt: skip
+
+
+def spec_text(current: str) -> str:
+    """SPEC.md with its worked-examples section regenerated."""
+    frames = dict(valid_frames())
+    section = "\n\n".join(_example(name, frames[name]) for name in EXAMPLES)
+    head, rest = current.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}"
+
+
 def main(argv: list[str]) -> int:
     stale = []
     for filename, items in build().items():
@@ -180,6 +223,11 @@ def main(argv: list[str]) -> int:
                 stale.append(filename)
         else:
             path.write_text(text, encoding="utf-8")
+    spec = SPEC.read_text(encoding="utf-8")
+    if "--check" not in argv:
+        SPEC.write_text(spec_text(spec), encoding="utf-8")
+    elif spec_text(spec) != spec:
+        stale.append("SPEC.md examples")
     if stale:
         print("stale vectors:", ", ".join(stale), file=sys.stderr)
     return 1 if stale else 0
