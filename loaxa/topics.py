@@ -61,3 +61,43 @@ def parse_station_topic(topic: str) -> tuple[str, str, str, Kind]:
     for name, value in zip(("province", "commune", "station"), parts[2:5], strict=True):
         check_segment(name, value)
     return parts[2], parts[3], parts[4], kind
+
+
+# --- Collector-side operations topics (alerts, acknowledgements), v1 -------------------------
+# Seven levels, so the six-level station filter ``loaxa/v1/<province>/+/+/+`` never matches them:
+#   loaxa/v1/<province>/_ops/alert/<commune>/<station>   one JSON notification (alerts feed)
+#   loaxa/v1/<province>/_ops/ack/<commune>/<code>        {"by": "..."} acknowledges alert <code>
+# Alerts about several stations use commune "_group" (station: the recipient id), an upstream
+# failure commune "_upstream" (station: the upstream id).
+OPS = "_ops"
+
+
+def alert_topic(province: str, commune: str, station: str) -> str:
+    for name, value in (("province", province), ("commune", commune), ("station", station)):
+        check_segment(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{OPS}/alert/{commune}/{station}"
+
+
+def ack_topic(province: str, commune: str, code: str) -> str:
+    for name, value in (("province", province), ("commune", commune), ("code", code)):
+        check_segment(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{OPS}/ack/{commune}/{code}"
+
+
+def ack_subscription(province: str = "+") -> str:
+    return f"{ROOT}/{VERSION}/{province}/{OPS}/ack/+/+"
+
+
+def alert_subscription(province: str = "+") -> str:
+    return f"{ROOT}/{VERSION}/{province}/{OPS}/alert/+/+"
+
+
+def parse_ack_topic(topic: str) -> tuple[str, str, str]:
+    """(province, commune, code) of an acknowledgement topic; TopicError if not one."""
+    parts = topic.split("/")
+    if len(parts) != 7 or parts[:2] != [ROOT, VERSION] or parts[3:5] != [OPS, "ack"]:
+        raise TopicError(f"not a loaxa acknowledgement topic: {topic!r}")
+    for name, value in zip(("province", "commune", "code"), (parts[2], parts[5], parts[6]),
+                           strict=True):
+        check_segment(name, value)
+    return parts[2], parts[5], parts[6]
