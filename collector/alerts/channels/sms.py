@@ -39,7 +39,8 @@ class SmsChannel:
 
 class SmsInbox:
     """Reads stored SMS every ``poll_interval_s`` (AT+CMGL, then AT+CMGD) and hands each whole
-    message (parts joined) to ``on_message(sms)``; the daemon passes it to ``AlertRouter.apply_reply``."""
+    message (parts joined) to ``on_message(sms)``; the daemon passes it to the router's
+    ``apply_reply``."""
 
     def __init__(
         self, modem: GsmModem, on_message: Callable[[IncomingSms], None], poll_interval_s: float
