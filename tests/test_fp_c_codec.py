@@ -67,6 +67,12 @@ class Harness:
         self._send(" ".join(str(v) for v in ("E", type_code, address, seq, flags, *fields)))
         return self._line()
 
+    def encode_into(self, cap: int, *frame: int | list[int]) -> str:
+        """As encode, into an output buffer of exactly `cap` bytes."""
+        *head, fields = frame
+        self._send(" ".join(str(v) for v in ("L", cap, *head, *fields)))  # type: ignore[misc]
+        return self._line()
+
     def decode(self, data: bytes, persistent: bool = False) -> tuple[list[list[int]], dict]:
         """Feed `data` to a fresh decoder (or the persistent one): (frames, stats)."""
         self._send(("P " if persistent else "D ") + data.hex())
@@ -258,10 +264,10 @@ def test_random_frames_encode_and_decode_identically_in_c_and_python(harness, fr
     """FP-FRAME-*, FP-MSG-*: Python wire == C wire, and each side decodes the other's bytes."""
     flat = py_flat(frame)
     wire = fp.encode_frame(frame)
-    assert harness.encode(*flat[:4], flat[4:]) == wire.hex()
-    c_frames, _ = harness.decode(wire)
-    assert c_frames == [flat]
-    assert py_decode(wire)[0] == [flat]
+    c_wire = harness.encode(*flat[:4], flat[4:])
+    assert c_wire == wire.hex()
+    assert py_decode(bytes.fromhex(c_wire))[0] == [flat]  # C -> Python
+    assert harness.decode(wire)[0] == [flat]  # Python -> C
 
 
 def noisy_stream(draw_frames: list[fp.Frame], noise: list[bytes], rng: random.Random) -> bytes:
@@ -298,21 +304,24 @@ def test_noisy_streams_give_the_same_frames_and_counters(harness, fs, noise, see
     assert harness.rejects(data) == py_rejects(data)
 
 
+LFP_ERR_RANGE = "ERR encode -3"  # refused by lfp_encode_frame itself, not by the harness
+
+
 @pytest.mark.parametrize(
-    ("command", "why"),
+    ("command", "c_answer", "why"),
     [
-        ((0x05, 1, 1, 4, [1, 1]), "reserved flag bit 2 (FP-FRAME-3)"),
-        ((0x01, 1, 1, 0, [1, 2, 3]), "HELLO with 3 of 8 fields"),
-        ((0x05, 1, 1, 0, [0x10000, 1]), "acked_seq over u16"),
-        ((0x03, 1, 1, 0, [1, 1, 1, -32769, 0]), "EVENT value under i16"),
-        ((0x02, 1, 1, 0, [0] * 11 + [17] + [0] * 68), "TELEMETRY with k=17"),
-        ((0x7F, 1, 1, 0, [1] * 248), "unknown payload of 248 bytes"),
+        ((0x05, 1, 1, 4, [1, 1]), LFP_ERR_RANGE, "reserved flag bit 2 (FP-FRAME-3)"),
+        ((0x02, 1, 1, 0, [0] * 11 + [17] + [0] * 68), LFP_ERR_RANGE, "TELEMETRY with k=17"),
+        ((0x7F, 1, 1, 0, [1] * 248), LFP_ERR_RANGE, "unknown payload of 248 bytes"),
+        ((0x01, 1, 1, 0, [1, 2, 3]), "ERR field count", "HELLO with 3 of 8 fields"),
+        ((0x05, 1, 1, 0, [0x10000, 1]), "ERR range", "acked_seq over u16"),
+        ((0x03, 1, 1, 0, [1, 1, 1, -32769, 0]), "ERR range", "EVENT value under i16"),
     ],
 )
-def test_c_refuses_what_python_refuses(harness, command, why):
+def test_c_refuses_what_python_refuses(harness, command, c_answer, why):
     """FP-MSG-3: values that do not fit are refused by both encoders."""
     type_code, address, seq, flags, fields = command
-    assert harness.encode(type_code, address, seq, flags, fields).startswith("ERR"), why
+    assert harness.encode(type_code, address, seq, flags, fields) == c_answer, why
     with pytest.raises(fp.EncodeError):
         fp.encode_frame(fp.Frame(address, seq, fp.message_from_fields(type_code, fields), flags))
 
@@ -352,6 +361,12 @@ def test_harness_is_clean_under_address_and_undefined_sanitizers(tmp_path):
             assert sanitized.rejects(data) == py_rejects(data)
         for type_code in (*fp.REGISTRY, 0x7F):
             assert sanitized.encode(type_code, 1, 2, 0, [1] * 300).startswith("ERR")
+        for v in load("valid.json"):  # an output buffer of exactly the frame's size, and 1 less
+            size = len(v["hex"]) // 2
+            assert sanitized.encode_into(size, *frame_fields(v)[:4], v["fields"]) == v["hex"]
+            assert sanitized.encode_into(size - 1, *frame_fields(v)[:4], v["fields"]) == (
+                "ERR encode -2"
+            )
         sanitized._send("D " + "00" * MAX_LINE_BYTES)  # longer than the harness's line buffer
         assert sanitized._line() == "ERR line too long"
         assert sanitized.decode(b"\x00") == ([], dict.fromkeys(STAT_NAMES, 0))

@@ -10,6 +10,7 @@
  *                   <unknown_type> <bad_length> <cobs_errors>"
  *   P <hex>  ->  like D, but into one persistent decoder (frames split across P commands are
  *                reassembled); the S line is its cumulative stats
+ *   L <cap> <type> ...  ->  as E, into an output buffer of exactly <cap> bytes
  *   R        ->  resets the persistent decoder; answers "OK"
  *   N <hex>  ->  a fresh decoder, byte by byte; per dropped run "X <lfp_err_t>" (followed by
  *                "<type> <address> <seq> <flags>" when the header is known: bad version or
@@ -70,11 +71,11 @@ static const char *check_fields(uint8_t type, const ints_t *f, size_t at)
         for (i = at; i < f->n; i++) {
             if (!fits('B', f->v[i], f->u[i])) return "range";
         }
-        return n > LFP_MAX_PAYLOAD ? "range" : NULL;
+        return n > 0xFF ? "range" : NULL; /* 248..255: left for the library to refuse */
     }
     want = strlen(lay);
     if (type == LFP_TELEMETRY && n >= want) {
-        if (f->v[at + want - 1] < 0 || f->v[at + want - 1] > (long long)LFP_MAX_CLUSTERS) {
+        if (f->v[at + want - 1] < 0 || f->v[at + want - 1] > 0xFF) {
             return "range";
         }
         want += 4u * (size_t)f->v[at + want - 1];
@@ -105,7 +106,7 @@ static void fill_message(lfp_frame_t *fr, const long long *v, const unsigned lon
         t->temperature = (int16_t)v[7]; t->fm_forward = (uint16_t)v[8];
         t->fm_reflected = (uint16_t)v[9]; t->reserved = (uint8_t)v[10];
         t->n_clusters = (uint8_t)v[11];
-        for (i = 0; i < t->n_clusters; i++) {
+        for (i = 0; i < t->n_clusters && i < LFP_MAX_CLUSTERS; i++) { /* k > 16: lib refuses */
             const long long *c = v + 12 + 4 * i;
             lfp_cluster_t cl = {(uint8_t)c[0], (uint8_t)c[1], (uint8_t)c[2], (int8_t)c[3]};
             t->clusters[i] = cl;
@@ -201,29 +202,42 @@ static int parse_ints(char *s, ints_t *out)
     return 0;
 }
 
-static void cmd_encode(char *args)
+/* E: into a LFP_MAX_FRAME buffer; L: into a heap buffer of exactly <cap> bytes, so that the
+ * sanitizer build catches any write past what the caller said it has. */
+static void cmd_encode(char *args, int with_cap)
 {
     static ints_t f;
     lfp_frame_t fr;
-    uint8_t wire[LFP_MAX_FRAME];
+    uint8_t *wire;
     const char *why;
+    size_t at = with_cap ? 1u : 0u, cap = LFP_MAX_FRAME;
     int n, i;
-    if (parse_ints(args, &f) < 0 || f.n < 4) { printf("ERR syntax\n"); return; }
-    if (!fits('B', f.v[0], 0) || !fits('H', f.v[1], 0) || !fits('H', f.v[2], 0)
-        || !fits('B', f.v[3], 0)) {
+    if (parse_ints(args, &f) < 0 || f.n < at + 4) { printf("ERR syntax\n"); return; }
+    if (with_cap) {
+        if (f.v[0] < 0 || f.v[0] > (long long)LFP_MAX_FRAME) { printf("ERR range\n"); return; }
+        cap = (size_t)f.v[0];
+    }
+    if (!fits('B', f.v[at], 0) || !fits('H', f.v[at + 1], 0) || !fits('H', f.v[at + 2], 0)
+        || !fits('B', f.v[at + 3], 0)) {
         printf("ERR range\n");
         return;
     }
     memset(&fr, 0, sizeof fr);
-    fr.type = (uint8_t)f.v[0]; fr.address = (uint16_t)f.v[1];
-    fr.seq = (uint16_t)f.v[2]; fr.flags = (uint8_t)f.v[3];
-    why = check_fields(fr.type, &f, 4);
+    fr.type = (uint8_t)f.v[at]; fr.address = (uint16_t)f.v[at + 1];
+    fr.seq = (uint16_t)f.v[at + 2]; fr.flags = (uint8_t)f.v[at + 3];
+    why = check_fields(fr.type, &f, at + 4);
     if (why != NULL) { printf("ERR %s\n", why); return; }
-    fill_message(&fr, f.v + 4, f.u + 4, f.n - 4);
-    n = lfp_encode_frame(&fr, wire, sizeof wire);
-    if (n < 0) { printf("ERR encode %d\n", n); return; }
-    for (i = 0; i < n; i++) printf("%02x", wire[i]);
-    printf("\n");
+    fill_message(&fr, f.v + at + 4, f.u + at + 4, f.n - at - 4);
+    wire = malloc(cap > 0 ? cap : 1u);
+    if (wire == NULL) { printf("ERR memory\n"); return; }
+    n = lfp_encode_frame(&fr, wire, cap);
+    if (n < 0) {
+        printf("ERR encode %d\n", n);
+    } else {
+        for (i = 0; i < n; i++) printf("%02x", wire[i]);
+        printf("\n");
+    }
+    free(wire);
 }
 
 static void on_frame(const lfp_frame_t *frame, void *ctx)
@@ -305,7 +319,9 @@ int main(void)
         }
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == 'E' && line[1] == ' ') {
-            cmd_encode(line + 2);
+            cmd_encode(line + 2, 0);
+        } else if (line[0] == 'L' && line[1] == ' ') {
+            cmd_encode(line + 2, 1);
         } else if (line[0] == 'D' && (line[1] == ' ' || line[1] == '\0')) {
             lfp_decoder_init(&fresh);
             cmd_decode(&fresh, line + 1);
