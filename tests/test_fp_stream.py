@@ -93,3 +93,19 @@ def test_tail_without_delimiter_waits() -> None:
     assert decoder.feed(wire[:-1]) == []
     assert decoder.stats == DecoderStats() and decoder.pending == len(wire) - 1
     assert decoder.feed(b"\x00") == [A]
+
+
+def test_every_single_bit_flip_of_every_vector_is_rejected() -> None:
+    """FP-FRAME-7, FP-RX-2: no single-bit error in any valid vector's wire bytes yields a frame,
+    and the frame after the next 0x00 is always decoded."""
+    from tests.test_fp_support import load
+
+    after = Frame(1, 1, Poll(2))
+    tail = b"\x00" + encode_frame(after)
+    for item in load("valid.json"):
+        wire = bytes.fromhex(item["hex"])
+        for bit in range((len(wire) - 1) * 8):
+            damaged = bytearray(wire)
+            damaged[bit // 8] ^= 1 << (bit % 8)
+            decoder = StreamDecoder()
+            assert decoder.feed(bytes(damaged) + tail) == [after], (item["name"], bit)
