@@ -19,6 +19,7 @@ from firmware_protocol import (
     encode_frame,
 )
 from firmware_protocol.stream import DecoderStats
+from tests.test_fp_support import load
 
 A = Frame(0x0012, 1, Event(1, 0xFF, 10, 0), 0x01)
 B = Frame(0x0012, 2, Telemetry(uptime_s=5), 0x02)
@@ -98,8 +99,6 @@ def test_tail_without_delimiter_waits() -> None:
 def test_every_single_bit_flip_of_every_vector_is_rejected() -> None:
     """FP-FRAME-7, FP-RX-2: no single-bit error in any valid vector's wire bytes yields a frame,
     and the frame after the next 0x00 is always decoded."""
-    from tests.test_fp_support import load
-
     after = Frame(1, 1, Poll(2))
     tail = b"\x00" + encode_frame(after)
     for item in load("valid.json"):
