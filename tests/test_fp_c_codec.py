@@ -174,7 +174,7 @@ def py_decode(data: bytes) -> tuple[list[list[int]], dict]:
 
 
 def test_valid_vectors_encode_to_the_exact_wire_bytes(harness):
-    """FP-FRAME-1..7, FP-MSG-*: C encodes every valid vector byte for byte."""
+    """FP-VEC-1, FP-FRAME-1..7, FP-MSG-1: C encodes every valid vector byte for byte."""
     vectors = load("valid.json")
     wrong = [
         (v["name"], got, v["hex"])
@@ -185,7 +185,7 @@ def test_valid_vectors_encode_to_the_exact_wire_bytes(harness):
 
 
 def test_valid_vectors_decode_to_the_exact_fields(harness):
-    """FP-RX-*: a fresh C decoder yields exactly the vector's frame and counts it."""
+    """FP-VEC-1, FP-RX-3, FP-VER-3: a fresh C decoder yields exactly the vector's frame."""
     vectors = load("valid.json")
     for v in vectors:
         frames, stats = harness.decode(bytes.fromhex(v["hex"]))
@@ -196,7 +196,7 @@ def test_valid_vectors_decode_to_the_exact_fields(harness):
 
 
 def test_invalid_vectors_give_the_same_frames_and_counters(harness):
-    """FP-RX-*, FP-FRAME-2/5: garbage, bad CRC, version, length, COBS, oversize runs."""
+    """FP-VEC-3, FP-RX-1..6: garbage, bad CRC, version, length, COBS, oversize runs."""
     for v in load("invalid.json"):
         frames, stats = harness.decode(bytes.fromhex(v["hex"]))
         assert frames == [frame_fields(f) for f in v["frames"]], v["name"]
@@ -214,7 +214,7 @@ def test_rejected_runs_report_the_same_error_and_header_for_a_nack(harness):
 
 
 def test_valid_vectors_byte_by_byte_and_behind_garbage(harness):
-    """FP-RX-*: frames split anywhere reassemble; garbage costs only its own run."""
+    """FP-RX-1, FP-RX-2: frames split anywhere reassemble; garbage costs only its own run."""
     vectors = load("valid.json")
     stream = b"".join(bytes.fromhex(v["hex"]) for v in vectors)
     garbage = b"\x13\x37\xff\x01\x00\x02\xaa\xbb\xcc\x00"  # two bad runs
@@ -261,7 +261,7 @@ frames = st.builds(fp.Frame, U16, U16, messages, st.integers(0, 3))
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames)
 def test_random_frames_encode_and_decode_identically_in_c_and_python(harness, frame):
-    """FP-FRAME-*, FP-MSG-*: Python wire == C wire, and each side decodes the other's bytes."""
+    """FP-FRAME-1..7, FP-MSG-1: Python wire == C wire; each side decodes the other's bytes."""
     flat = py_flat(frame)
     wire = fp.encode_frame(frame)
     c_wire = harness.encode(*flat[:4], flat[4:])
@@ -289,7 +289,8 @@ def noisy_stream(draw_frames: list[fp.Frame], noise: list[bytes], rng: random.Ra
     cuts=st.lists(st.integers(1, 64), min_size=1, max_size=8),
 )
 def test_noisy_streams_give_the_same_frames_and_counters(harness, fs, noise, seed, cuts):
-    """FP-RX-*: on any byte stream, split anywhere, C and Python agree on frames and stats."""
+    """FP-RX-1..7: on any byte stream, split anywhere, C and Python agree on frames, stats
+    and the error of every dropped run."""
     data = noisy_stream(fs, noise, random.Random(seed))
     harness.reset()
     c_frames: list[list[int]] = []
@@ -319,7 +320,7 @@ LFP_ERR_RANGE = "ERR encode -3"  # refused by lfp_encode_frame itself, not by th
     ],
 )
 def test_c_refuses_what_python_refuses(harness, command, c_answer, why):
-    """FP-MSG-3: values that do not fit are refused by both encoders."""
+    """FP-FRAME-3, FP-FRAME-5, FP-MSG-3: values that do not fit are refused by both encoders."""
     type_code, address, seq, flags, fields = command
     assert harness.encode(type_code, address, seq, flags, fields) == c_answer, why
     with pytest.raises(fp.EncodeError):
@@ -329,7 +330,7 @@ def test_c_refuses_what_python_refuses(harness, command, c_answer, why):
 @pytest.mark.parametrize("payload_len", range(236, fp.MAX_PAYLOAD + 1))
 @pytest.mark.parametrize("zero_at", [None, 0, 246, 253])
 def test_cobs_block_boundaries_match_python(harness, payload_len, zero_at):
-    """FP-FRAME-4: bodies with runs of 254+ non-zero bytes (COBS code 0xFF, no implied zero)."""
+    """FP-FRAME-4/5: bodies with runs of 254+ non-zero bytes (COBS code 0xFF, no implied zero)."""
     payload = bytearray((i % 255) + 1 for i in range(payload_len))
     if zero_at is not None and zero_at < payload_len:
         payload[zero_at] = 0
@@ -341,7 +342,8 @@ def test_cobs_block_boundaries_match_python(harness, payload_len, zero_at):
 
 
 def test_harness_is_clean_under_address_and_undefined_sanitizers(tmp_path):
-    """No out-of-bounds access or UB on vectors, random garbage and 64 KiB of noise."""
+    """FP-RX-6/7: no out-of-bounds access or UB on vectors, random garbage, a 30 000-byte run,
+    and encoding into an output buffer of exactly the frame's size (or one byte less)."""
     try:
         binary = build(tmp_path, "asan")
     except AssertionError as err:
@@ -373,3 +375,25 @@ def test_harness_is_clean_under_address_and_undefined_sanitizers(tmp_path):
     finally:
         sanitized.close()
     assert sanitized.proc.returncode == 0
+
+
+def one_block_frame() -> fp.Frame:
+    """A frame whose 254-byte body has no 0x00 (CRC included): its COBS is one 0xFF block."""
+    for n in range(1, 256):
+        frame = fp.Frame(0x0101, 0x0101, fp.Unknown(0x7E, bytes([n]) * 245), 1)
+        if fp.encode_frame(frame)[0] == 0xFF:
+            return frame
+    raise AssertionError("every payload byte gives a CRC containing 0x00")
+
+
+def test_non_canonical_cobs_ending_is_accepted_like_python(harness):
+    """FP-FRAME-4: a body ending with a full 254-byte block decodes with or without the
+    trailing `01` code byte; senders emit the canonical form (without it)."""
+    frame = one_block_frame()
+    canonical = fp.encode_frame(frame)
+    assert len(canonical) == 1 + 254 + 1
+    flat = py_flat(frame)
+    assert harness.encode(*flat[:4], flat[4:]) == canonical.hex()
+    for wire in (canonical, canonical[:-1] + b"\x01\x00"):
+        assert harness.decode(wire) == py_decode(wire)
+        assert harness.decode(wire)[0] == [flat]

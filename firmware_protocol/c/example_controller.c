@@ -16,20 +16,28 @@ extern void set_rtc(uint64_t unix_ms, int16_t tz_offset_min);
 
 static lfp_decoder_t rx;  /* 259-byte buffer + counters: static, never on the stack */
 static lfp_frame_t req;   /* the frame being answered */
-static lfp_frame_t reply; /* static too: a TELEMETRY frame is ~100 bytes */
-static uint16_t tx_seq;
+static lfp_frame_t reply; /* static too: an lfp_frame_t is 256 bytes */
+static uint16_t tx_seq;   /* FP-SEQ-1: starts at 0 after power-up */
+
+/* FP-SEQ-3: the master's last (seq, type) and our answer to it, resent as-is on a retry. */
+static uint8_t last_answer[LFP_MAX_FRAME];
+static int last_answer_len = -1;
+static uint16_t last_seq;
+static uint8_t last_type;
 
 static void send(uint8_t type, uint8_t flags)
 {
-    uint8_t wire[LFP_MAX_FRAME];
     int n;
     reply.address = MY_ADDRESS; /* a controller always sends its own address */
-    reply.seq = tx_seq++;       /* a retry would resend `wire` with the same seq */
+    reply.seq = tx_seq++;       /* an answer is a new frame with its own seq (FP-SEQ-2) */
     reply.type = type;
     reply.flags = flags;
-    n = lfp_encode_frame(&reply, wire, sizeof wire);
+    n = lfp_encode_frame(&reply, last_answer, sizeof last_answer);
     if (n > 0) {
-        uart_write(wire, (size_t)n);
+        last_answer_len = n;
+        last_seq = req.seq;
+        last_type = req.type;
+        uart_write(last_answer, (size_t)n);
     }
 }
 
@@ -43,6 +51,10 @@ static void nack(uint8_t reason)
 
 static void answer(void)
 {
+    if (last_answer_len > 0 && req.seq == last_seq && req.type == last_type) {
+        uart_write(last_answer, (size_t)last_answer_len); /* a retry: same answer, no re-run */
+        return;
+    }
     switch (req.type) {
     case LFP_POLL:
         if (req.msg.poll.requested_type == LFP_HELLO) {
