@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 _REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 
@@ -54,6 +54,15 @@ class EmailConfig(_Model):
     password: SecretStr | None = Field(None, description="SMTP password")
     sender: str = Field("loaxa@localhost", description="From: address")
     timeout_s: Annotated[float, Field(gt=0)] = Field(15.0, description="socket timeout")
+
+    @field_validator("username", "password")
+    @classmethod
+    def _ascii_only(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        # smtplib sends AUTH credentials as ASCII and would fail at the first alert otherwise.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is not None and not raw.isascii():
+            raise ValueError("SMTP login and password must be ASCII (smtplib's AUTH limitation)")
+        return value
 
 
 class WebhookConfig(_Model):

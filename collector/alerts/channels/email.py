@@ -56,7 +56,7 @@ class EmailChannel:
                     password = cfg.password.get_secret_value() if cfg.password else ""
                     smtp.login(cfg.username, password)
                 smtp.send_message(msg)
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as err:
+        except (smtplib.SMTPException, OSError, ssl.SSLError, UnicodeError) as err:
             raise ChannelError(f"SMTP {cfg.host}:{cfg.port}: {err}") from err
 
     def close(self) -> None:
