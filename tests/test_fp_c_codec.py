@@ -397,3 +397,16 @@ def test_non_canonical_cobs_ending_is_accepted_like_python(harness):
     for wire in (canonical, canonical[:-1] + b"\x01\x00"):
         assert harness.decode(wire) == py_decode(wire)
         assert harness.decode(wire)[0] == [flat]
+
+
+def test_library_builds_under_the_strict_mcu_warning_set(tmp_path):
+    """-Wconversion, -Wsign-conversion, -Wshadow, -Wcast-align ... with -Werror (Makefile)."""
+    result = subprocess.run(
+        ["make", "-C", str(C_DIR), f"BUILD={tmp_path}", "strict"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "strict_loaxa_fp.o").exists()
+    assert (tmp_path / "strict_lfp_payload.o").exists()
