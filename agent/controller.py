@@ -30,7 +30,6 @@ import serial
 from pydantic import BaseModel, ConfigDict, Field
 
 from firmware_protocol import (
-    FLAG_RESPONSE,
     Ack,
     Event,
     Frame,
@@ -53,6 +52,7 @@ log = logging.getLogger(__name__)
 TZ_OFFSET_MIN = 420  # Asia/Ho_Chi_Minh, UTC+7 all year (no daylight saving)
 _READ_TIMEOUT_S = 0.05  # granularity of the read loop: how fast stop() and deadlines are seen
 _RECENT_SEQS = 64  # (type, seq) pairs remembered to spot retransmitted EVENT/PLAYBACK
+_MAX_QUEUED_PER_POLL = 8  # FP-LINK-4: queued frames taken per polling cycle
 Answers = Callable[[Frame, int], bool]  # (incoming frame, our request's seq) -> is the answer
 
 
@@ -86,6 +86,10 @@ class ControllerConfig(BaseModel):
     time_sync_interval_s: Annotated[float, Field(gt=0, le=86400)] = Field(
         3600.0, description="seconds between TIME_SYNC messages (also sent at start and reconnect)"
     )
+
+
+def _is_busy(message: Message) -> bool:
+    return isinstance(message, Nack) and message.reason == NackReason.BUSY
 
 
 class PortGone(Exception):
@@ -228,16 +232,17 @@ class ControllerLink:
     # --- requests ------------------------------------------------------------------------
 
     def _poll(self, requested: MessageType) -> bool:
-        self._counts["polls"] += 1
-
-        def answers(f: Frame, _seq: int) -> bool:
-            return bool(f.flags & FLAG_RESPONSE) and f.type == requested
-
-        frame = self._request(Poll(int(requested)), answers)
-        if frame is None:
-            return False
-        self._dispatch(frame)
-        return True
+        """POLL for HELLO/TELEMETRY. On RS-485 a device answers with a queued EVENT/PLAYBACK
+        first (FP-LINK-4): that is ACKed and the poll repeated at once, up to 8 times."""
+        for _ in range(1 + _MAX_QUEUED_PER_POLL):
+            self._counts["polls"] += 1
+            frame = self._request(Poll(int(requested)), lambda f, _seq: f.is_response)
+            if frame is None or isinstance(frame.message, Nack):
+                return False
+            self._dispatch(frame)
+            if frame.type == requested:
+                return True
+        return True  # it answers; the requested message comes with the next cycle
 
     def _time_sync(self) -> None:
         sync_type = int(MessageType.TIME_SYNC)
@@ -246,15 +251,22 @@ class ControllerLink:
             m = f.message
             return isinstance(m, Ack) and m.acked_type == sync_type and m.acked_seq == seq
 
-        if self._request(TimeSync(self._wall_ms(), TZ_OFFSET_MIN), answers) is None:
+        answer = self._request(TimeSync(self._wall_ms(), TZ_OFFSET_MIN), answers)
+        if answer is None or not isinstance(answer.message, Ack):
             log.warning("controller did not ACK TIME_SYNC")
         else:
             self._counts["time_syncs"] += 1
 
     def _request(self, message: Message, answers: Answers) -> Frame | None:
-        """Send with retries (same seq each time); the answering frame, or None."""
+        """Send with retries (same seq each time, FP-TIME-2); the answer or a NACK of it.
+        None when every attempt timed out (a NACK "busy" counts as a timeout)."""
         frame = Frame(self.config.address, self._next_seq(), message)
         wire = encode_frame(frame)
+
+        def answer_or_nack(f: Frame) -> bool:
+            m = f.message
+            return answers(f, frame.seq) or (isinstance(m, Nack) and m.nacked_seq == frame.seq)
+
         for attempt in range(1 + self.config.retries):
             if self._stop.is_set():
                 return None
@@ -262,11 +274,14 @@ class ControllerLink:
                 self._counts["retries"] += 1
             self._write(wire)
             deadline = time.monotonic() + self.config.response_timeout_ms / 1000
-            answer = self._pump(deadline, lambda f: answers(f, frame.seq))
-            if answer is not None:
-                self._set_reachable(True)
-                return answer
-            self._counts["timeouts"] += 1
+            answer = self._pump(deadline, answer_or_nack)
+            if answer is None or _is_busy(answer.message):
+                self._counts["timeouts"] += 1
+                continue
+            self._set_reachable(True)
+            if isinstance(answer.message, Nack):
+                self._log_nack(answer.message)
+            return answer
         self._set_reachable(False)
         return None
 
@@ -319,6 +334,7 @@ class ControllerLink:
             self.latest_telemetry = msg
             self._call("telemetry", msg)
         elif isinstance(msg, Hello):
+            self._recent.clear()  # FP-SEQ-4: a HELLO means the device restarted its seq
             self.hello = msg
             self._call("hello", msg)
         elif isinstance(msg, Event):
@@ -326,12 +342,15 @@ class ControllerLink:
         elif isinstance(msg, Playback):
             self._call("playback", msg)
         elif isinstance(msg, Nack):
-            self._counts["nacks_received"] += 1
-            log.warning("controller NACKed seq %d type %#04x: reason %d",
-                        msg.nacked_seq, msg.nacked_type, msg.reason)  # fmt: skip
+            self._log_nack(msg)
         else:
             self._counts["unexpected"] += 1
             log.info("ignoring unexpected %s from the controller", type(msg).__name__)
+
+    def _log_nack(self, msg: Nack) -> None:
+        self._counts["nacks_received"] += 1
+        log.warning("controller NACKed seq %d type %#04x: reason %d",
+                    msg.nacked_seq, msg.nacked_type, msg.reason)  # fmt: skip
 
     def _send_reply(self, message: Ack | Nack) -> None:
         self._write(encode_frame(Frame(self.config.address, self._next_seq(), message)))

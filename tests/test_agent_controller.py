@@ -178,3 +178,33 @@ def test_frames_for_another_address_are_ignored(link_factory):
             link.stop()
     finally:
         other.stop()
+
+
+def test_rs485_queued_events_come_with_the_polls():
+    """FP-LINK-4: on RS-485 the device hands queued frames out in answer to POLLs."""
+    bus = SimulatedMcu(address=7, rs485=True).start()
+    try:
+        for code in (EventCode.POWER_LOST, EventCode.AMP_FAULT):
+            bus.emit_event(code)
+        bus.start_program(Source.LOCAL_BULLETIN, Priority.PRIORITY)
+        rec = Recorder()
+        cfg = ControllerConfig(url=bus.path, address=7, poll_interval_s=0.2)
+        link = ControllerLink(cfg, **rec.callbacks()).start()
+        try:
+            wait_until(lambda: len(rec.events) == 2 and rec.playbacks and rec.telemetry, 5,
+                       what="queued frames and telemetry")  # fmt: skip
+            wait_until(lambda: bus.unacked() == [], 5, what="queue emptied by ACKs")
+            assert [e.code for e in rec.events] == [1, 3]
+            assert rec.hellos and link.stats["timeouts"] == 0
+        finally:
+            link.stop()
+    finally:
+        bus.stop()
+
+
+def test_busy_nack_counts_as_a_timeout(sim, link_factory):
+    sim.nack_busy(2)  # the first HELLO poll and its first retry
+    link, rec = link_factory()
+    wait_until(lambda: rec.hellos, 5, what="HELLO after busy answers")
+    assert link.stats["timeouts"] == 2 and link.stats["retries"] == 2
+    assert rec.reachable == [True]

@@ -150,3 +150,38 @@ def test_mute_stops_answering(sim, client):
     client.send(Poll(MessageType.HELLO))
     client.wait_for(lambda f: f.type == MessageType.HELLO, "HELLO after unmute")
     assert len([f for f in client.frames if f.type == MessageType.HELLO]) == 1
+
+
+def test_broadcast_time_sync_is_applied_but_not_answered(sim, client):
+    client.send(TimeSync(1_790_000_000_000, 420), address=0xFFFF)
+    wait_until(lambda: sim.last_time_sync is not None, 5, what="broadcast TIME_SYNC applied")
+    client.send(Poll(MessageType.HELLO))
+    client.wait_for(lambda f: f.type == MessageType.HELLO, "HELLO")
+    assert [f.type for f in client.frames] == [MessageType.HELLO]  # no ACK of the broadcast
+
+
+def test_retried_time_sync_is_acked_again_but_applied_once(sim, client):
+    client.port.write(encode_frame(Frame(1, 500, TimeSync(1_790_000_000_000, 420))))
+    client.wait_for(lambda f: isinstance(f.message, Ack), "first ACK")
+    client.port.write(encode_frame(Frame(1, 500, TimeSync(1_790_000_000_000, 420))))
+    client.wait_for(lambda f: len(client.frames) == 2, "ACK of the retry")
+    assert client.frames[0].message == client.frames[1].message == Ack(500, 0x11)
+    assert sim.counts["time_syncs"] == 1
+
+
+def test_rs485_mode_answers_polls_with_queued_frames(tmp_path):
+    bus = SimulatedMcu(rs485=True, path=tmp_path / "ttyBUS").start()
+    c = Client(bus.path)
+    try:
+        seq = bus.emit_event(EventCode.DOOR_OPEN)
+        c.send(Poll(MessageType.TELEMETRY))
+        queued = c.wait_for(lambda f: f.seq == seq, "queued EVENT as the poll's answer")
+        assert queued.flags == FLAG_RESPONSE | FLAG_ACK_REQUESTED
+        c.send(Ack(seq, MessageType.EVENT))
+        wait_until(lambda: bus.unacked() == [], 5, what="ACK taken")
+        c.send(Poll(MessageType.TELEMETRY))
+        c.wait_for(lambda f: f.type == MessageType.TELEMETRY, "TELEMETRY once the queue is empty")
+        assert bus.counts["retransmits"] == 0  # RS-485 devices only talk when polled
+    finally:
+        c.close()
+        bus.stop()

@@ -1,9 +1,12 @@
 """A simulated controller MCU on a real pty, speaking controller protocol v1 (firmware_protocol).
 
 The agent opens ``.path``, a symlink to the pty's slave side, exactly as it would open
-/dev/ttyUSB0. The simulator answers POLL (HELLO / TELEMETRY, flag RESPONSE), ACKs TIME_SYNC,
-and sends EVENT / PLAYBACK with ACK_REQUESTED, retransmitting them (same seq) until ACKed, as
-SPEC.md asks of a controller. Knobs let tests and demos misbehave it: garbage between frames,
+/dev/ttyUSB0. As SPEC.md v1.0 asks of a device, the simulator answers POLL (HELLO / TELEMETRY,
+flag RESPONSE, FP-TIME-1), ACKs TIME_SYNC and applies a retried one once (FP-SEQ-3), stays
+silent on broadcasts (FP-LINK-2) and other addresses (FP-LINK-1), and sends EVENT / PLAYBACK
+with ACK_REQUESTED: point-to-point it resends the same frame every 500 ms up to 5 times
+(FP-TIME-4); with ``rs485=True`` it queues them and hands the oldest out in answer to a POLL
+(FP-LINK-4). Knobs let tests and demos misbehave it: garbage between frames, NACK busy,
 vanishing (pty closed, symlink removed) and reappearing (new pty, same path), staying mute.
 """
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from firmware_protocol import (
+    ADDRESS_BROADCAST,
     FLAG_ACK_REQUESTED,
     FLAG_RESPONSE,
     UNKNOWN_I16,
@@ -90,10 +94,12 @@ class SimulatedMcu:
         device_id: int = 0x00C0FFEE,
         firmware: tuple[int, int, int] = (1, 4, 2),
         hw_rev: int = 3,
-        retransmit_s: float = 0.3,
-        max_tries: int = 20,
+        retransmit_s: float = 0.5,
+        max_tries: int = 6,
+        rs485: bool = False,
     ) -> None:
         self.address = address
+        self.rs485 = rs485
         self._dir = None if path else tempfile.mkdtemp(prefix="loaxa-mcu-")
         self.path = str(path or Path(self._dir or ".") / "ttyMCU")
         self.hello = Hello(device_id, *firmware, hw_rev, 0b1110_1001, 2, 1)
@@ -109,6 +115,9 @@ class SimulatedMcu:
         self._sent: list[Frame] = []
         self._noise = False
         self._mute = False
+        self._busy = 0  # polls still to answer with NACK busy
+        self._last_in: tuple[int, int] | None = None  # (seq, type) last processed, FP-SEQ-3
+        self._last_answer: Frame | None = None
         self._master: int | None = None
         self._slave: int | None = None
         self._decoder = StreamDecoder()
@@ -187,6 +196,10 @@ class SimulatedMcu:
         """Write garbage (random bytes, then a delimiter) before every frame."""
         self._noise = enabled
 
+    def nack_busy(self, polls: int) -> None:
+        """Answer the next ``polls`` POLLs with NACK reason 5 (busy)."""
+        self._busy = polls
+
     def mute(self, enabled: bool) -> None:
         """Keep the pty but stop answering (a hung controller)."""
         self._mute = enabled
@@ -211,7 +224,8 @@ class SimulatedMcu:
         with self._lock:
             frame = Frame(self.address, self._next_seq(), message, FLAG_ACK_REQUESTED)
             self._pending[frame.seq] = _Pending(frame, time.monotonic() + self.retransmit_s)
-            self._write(frame)
+            if not self.rs485:  # on RS-485 it waits in the queue for a POLL (FP-LINK-4)
+                self._write(frame)
             return frame.seq
 
     def _telemetry(self) -> Telemetry:
@@ -237,32 +251,53 @@ class SimulatedMcu:
 
     def _handle(self, frame: Frame) -> None:
         self.counts["frames_in"] += 1
-        if frame.address != self.address or self._mute:
+        if self._mute or frame.address not in (self.address, ADDRESS_BROADCAST):
             return
+        if frame.is_broadcast:  # FP-LINK-2: act, never answer
+            if isinstance(frame.message, TimeSync):
+                self.last_time_sync = frame.message
+            return
+        if (frame.seq, frame.type) == self._last_in and self._last_answer is not None:
+            self._write(self._last_answer)  # FP-SEQ-3: a retry gets the same answer again
+            return
+        answer = self._answer(frame)
+        if answer is not None:
+            self._write(answer)
+        if answer is not None and isinstance(answer.message, Nack) and answer.message.reason == NackReason.BUSY:
+            return  # busy: the frame was not processed, so its retry is a fresh attempt
+        self._last_in, self._last_answer = (frame.seq, frame.type), answer
+
+    def _answer(self, frame: Frame) -> Frame | None:
         msg = frame.message
         if isinstance(msg, Poll):
             self.counts["polls"] += 1
+            if self._busy:
+                self._busy -= 1
+                return self._frame(Nack(frame.seq, frame.type, NackReason.BUSY))
+            if self.rs485 and self._pending:
+                queued = self._pending[min(self._pending)].frame
+                return replace(queued, flags=FLAG_RESPONSE | FLAG_ACK_REQUESTED)
             if msg.requested_type == MessageType.HELLO:
-                self._reply(self.hello)
-            elif msg.requested_type == MessageType.TELEMETRY:
-                self._reply(self._telemetry())
-            else:
-                self._reply(Nack(frame.seq, frame.type, NackReason.BAD_VALUE))
-        elif isinstance(msg, TimeSync):
+                return self._frame(self.hello, FLAG_RESPONSE)
+            if msg.requested_type == MessageType.TELEMETRY:
+                return self._frame(self._telemetry(), FLAG_RESPONSE)
+            return self._frame(Nack(frame.seq, frame.type, NackReason.BAD_VALUE))
+        if isinstance(msg, TimeSync):
             self.counts["time_syncs"] += 1
             self.last_time_sync = msg
-            self._reply(Ack(frame.seq, frame.type))
-        elif isinstance(msg, Ack):
+            return self._frame(Ack(frame.seq, frame.type))
+        if isinstance(msg, Ack):
             pending = self._pending.get(msg.acked_seq)
             if pending and pending.frame.type == msg.acked_type:
                 del self._pending[msg.acked_seq]
             self.counts["acks"] += 1
-        elif isinstance(msg, Unknown):
-            self._reply(Nack(frame.seq, frame.type, NackReason.UNKNOWN_TYPE))
+            return None
+        if isinstance(msg, Unknown):
+            return self._frame(Nack(frame.seq, frame.type, NackReason.UNKNOWN_TYPE))
+        return None
 
-    def _reply(self, message: Hello | Telemetry | Ack | Nack) -> None:
-        flags = FLAG_RESPONSE if isinstance(message, Hello | Telemetry) else 0
-        self._write(Frame(self.address, self._next_seq(), message, flags))
+    def _frame(self, message: Hello | Telemetry | Ack | Nack, flags: int = 0) -> Frame:
+        return Frame(self.address, self._next_seq(), message, flags)
 
     def _write(self, frame: Frame) -> None:
         if self._master is None:
@@ -319,7 +354,7 @@ class SimulatedMcu:
     def _retransmit_due(self) -> None:
         now = time.monotonic()
         for seq, pending in list(self._pending.items()):
-            if self._mute or self._master is None or now < pending.next_send:
+            if self.rs485 or self._mute or self._master is None or now < pending.next_send:
                 continue
             if pending.tries >= self.max_tries:
                 del self._pending[seq]
