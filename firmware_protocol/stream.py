@@ -80,7 +80,9 @@ class StreamDecoder:
         self._run_len = 0  # bytes seen in the current run, buffered or not
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Frame]:
-        """Consume `chunk` (any size, may split frames anywhere); return completed frames."""
+        """Consume `chunk` (any size, may split frames anywhere); return completed frames.
+        Any byte content is accepted; only a non-bytes-like argument (a programming error)
+        raises TypeError."""
         data = bytes(chunk)
         frames: list[Frame] = []
         start = 0
