@@ -263,7 +263,8 @@ class SimulatedMcu:
         answer = self._answer(frame)
         if answer is not None:
             self._write(answer)
-        if answer is not None and isinstance(answer.message, Nack) and answer.message.reason == NackReason.BUSY:
+        busy = answer is not None and answer.message == Nack(frame.seq, frame.type, NackReason.BUSY)
+        if busy:
             return  # busy: the frame was not processed, so its retry is a fresh attempt
         self._last_in, self._last_answer = (frame.seq, frame.type), answer
 
