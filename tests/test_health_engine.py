@@ -6,18 +6,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from collector.health.config import HealthConfig
 from collector.health.engine import HealthEngine
 from collector.health.events import Cause, HealthEvent, HealthEventKind, State
+from collector.health.schedules import window_at
 from collector.inventory import Inventory, parse_inventory
 from loaxa.payloads import Audio, Event, EventCode, Power, Status, Telemetry
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MIN = 60_000
 K = HealthEventKind
+Spec = dict | Callable[[int], dict | None]
 
 
 def local_ms(hhmm: str, day: int = 27) -> int:
@@ -84,11 +87,14 @@ class Sim:
         self,
         sid: str,
         ts: int,
-        rms: float = -20.0,
+        rms: float | None = None,
         battery_v: float | None = None,
         backfill: bool = False,
     ) -> Telemetry:
         session, seq = self._next(sid)
+        if rms is None:  # a normal station: programs inside the windows, quiet outside
+            on_air = window_at(self.engine.inventory.schedule_for(sid), ts, TZ) is not None
+            rms = -20.0 if on_air else -80.0
         power = Power(
             mains_v=None if battery_v else 230.0,
             battery_v=battery_v or 13.2,
@@ -123,14 +129,16 @@ class Sim:
         self.events.extend(out)
         return out
 
-    def run(self, until: str | int, live: dict[str, dict] | None = None) -> None:
+    def run(self, until: str | int, live: dict[str, Spec] | None = None) -> None:
         """Advance minute by minute to ``until``: stations in ``live`` report (kwargs of
-        telemetry()), then the engine ticks."""
+        telemetry(), or a function of the time giving them), then the engine ticks."""
         end = local_ms(until) if isinstance(until, str) else until
         while self.now < end:
             self.now += MIN
-            for sid, kwargs in (live or {}).items():
-                self.send(self.telemetry(sid, self.now, **kwargs))
+            for sid, spec in (live or {}).items():
+                kwargs = spec(self.now) if callable(spec) else spec
+                if kwargs is not None:  # None: the station says nothing this minute
+                    self.send(self.telemetry(sid, self.now, **kwargs))
             self.events.extend(self.engine.tick(self.now))
 
 
@@ -178,8 +186,8 @@ def test_short_drop_is_damped_and_stale_will_is_ignored():
     assert sim.events == []
     assert sim.engine.counters["stale_status"] == 1
     states = [t.state for t in sim.engine.transitions["cb-01267"]]
-    # judged after the settle time: 40 s between readings is no outage, only the link dropped
-    assert states == [State.OPERATING, State.LINK_DOWN, State.OPERATING]
+    # no backfill came, so nothing shows it was on air: the drop stays DOWN
+    assert states == [State.OPERATING, State.DOWN, State.OPERATING]
 
 
 def test_silence_inside_window_then_recovery():
@@ -207,3 +215,48 @@ def test_unscheduled_broadcast_reported_once_per_run():
     sim = new_sim("12:00")
     sim.run("12:30", {"cb-01267": {"rms": -10.0}})
     assert kinds(sim.events) == [(K.UNSCHEDULED_BROADCAST, "cb-01267", local_ms("12:11"))]
+
+
+def test_battery_warning_from_voltage_trend_then_flat_battery_is_a_power_outage():
+    sim = new_sim()
+    start = sim.now
+
+    def draining(now: int) -> dict | None:
+        minutes = (now - start) // MIN
+        volts = 12.6 - 0.05 * minutes  # flat (10.5 V) after 42 min: last reading at 41
+        return None if minutes > 41 else {"battery_v": volts}
+
+    sim.run("08:00", {"cb-01267": draining})
+    warning = sim.events[0]
+    # fit over the readings: 12.6 V falling 0.05 V/min reaches 10.5 V 30 min after 07:12
+    assert (warning.kind, warning.ts_ms) == (K.BATTERY_WARNING, local_ms("07:12"))
+    assert (warning.details["time_left_min"], warning.details["on_battery_min"]) == (30, 11)
+    opened = sim.events[1]
+    assert (opened.kind, opened.ts_ms) == (K.INCIDENT_OPENED, local_ms("07:42"))
+    assert opened.incident.cause is Cause.POWER
+    states = [(t.state, t.ts_ms) for t in sim.engine.transitions["cb-01267"]]
+    assert states == [
+        (State.ON_BATTERY, local_ms("07:01")),
+        (State.BATTERY_LOW, local_ms("07:23")),
+        (State.DOWN, local_ms("07:42")),
+    ]
+
+
+def test_duplicates_and_old_readings_change_nothing():
+    sim = new_sim()
+    sim.run("07:10", {"cb-01267": {}})
+    t = sim.telemetry("cb-01267", sim.now - 5 * MIN, rms=-90.0)
+    assert sim.send(t) == []
+    assert sim.send(t) == []
+    assert sim.engine.counters["duplicate"] == 1
+    assert sim.engine.counters["late_ignored"] == 1
+    assert sim.engine.state_at("cb-01267", sim.now) is State.OPERATING
+
+
+def test_unknown_station_is_counted_not_fatal():
+    sim = new_sim()
+    stranger = Telemetry(station="cb-99999", session=1, seq=1, ts=sim.now, agent_uptime_s=1)
+    assert sim.send(stranger) == []
+    assert sim.engine.counters["unknown_station"] == 1
+    assert sim.engine.upstream_down("gw-nope", sim.now) == []
+    assert sim.engine.counters["unknown_upstream"] == 1

@@ -181,6 +181,9 @@ class StationLifecycle:
         """Rewrite a finished outage from its backfill; correct or close its incident."""
         out, rt.outage = rt.outage, None
         assert out is not None and out.end_ms is not None
+        if not out.evidence:  # nothing learned: the DOWN period stands as recorded
+            self._close_down(rt, out.end_ms, events)
+            return
         th = self.inventory.thresholds_for(sid)
         schedule = self.inventory.schedule_for(sid)
         tz = self.inventory.province.tz
@@ -212,11 +215,17 @@ class StationLifecycle:
             cause = Cause.POWER
         if first_bad != inc.opened_ms or cause is not inc.cause:
             fixed = replace(inc, opened_ms=first_bad, cause=cause)
-            message = "station was on air until the outage start" if out.evidence else "cause"
+            message = "backfill shows the station on air until the outage began"
             events.append(inc_events.reclassified(inc, fixed, out.end_ms, message))
             inc = fixed
-        _, event = inc_events.closed(inc, out.end_ms)
-        events.append(event)
+        rt.incident = inc
+        self._close_down(rt, out.end_ms, events)
+
+    def _close_down(self, rt: StationRuntime, end_ms: int, events: list[HealthEvent]) -> None:
+        if rt.incident is not None and rt.incident.state is State.DOWN:
+            _, event = inc_events.closed(rt.incident, end_ms)
+            events.append(event)
+            rt.incident, rt.problem_since = None, None
 
     # ----- upstreams ----------------------------------------------------------------------
     def _check_upstream(self, uid: str, now: int, events: list[HealthEvent]) -> None:
