@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
@@ -114,8 +116,18 @@ class AudioMeter:
     elsewhere (the MCU's report) so both inputs share one silence rule.
     """
 
-    def __init__(self, config: AudioConfig) -> None:
+    def __init__(
+        self,
+        config: AudioConfig,
+        *,
+        stale_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
+        # A dead input must not keep reporting its last window: levels expire without pushes.
+        self.stale_after_s = stale_after_s or max(5.0, 3 * config.window_s)
+        self._clock = clock
+        self._fresh_until = -math.inf
         self._lock = threading.Lock()
         self._window_len = max(1, round(config.window_s * config.sample_rate * config.channels))
         self._block_len = max(1, round(_BLOCK_S * config.sample_rate) * config.channels)
@@ -129,6 +141,7 @@ class AudioMeter:
     def push(self, samples: np.ndarray) -> None:
         data = normalise(samples)
         with self._lock:
+            self._fresh_until = self._clock() + self.stale_after_s
             self.samples_total += data.size
             self._window = np.concatenate((self._window, data))[-self._window_len :]
             pending = np.concatenate((self._pending, data))
@@ -142,11 +155,16 @@ class AudioMeter:
     def push_level(self, rms_dbfs: float | None, peak_dbfs: float | None, span_s: float) -> None:
         """A level measured elsewhere (MCU) covering the last ``span_s`` seconds."""
         with self._lock:
+            self._fresh_until = self._clock() + max(self.stale_after_s, 3 * span_s)
             self._silence.update(rms_dbfs, span_s)
             self._reported = AudioLevels(rms_dbfs, peak_dbfs, 0.0, self._silence.silent, "mcu")
 
     def levels(self) -> AudioLevels:
+        """Current levels; rms/peak None when nothing arrived yet or the input went stale."""
         with self._lock:
+            if self._clock() > self._fresh_until:
+                source = "mcu" if self._reported is not None else "pcm"
+                return AudioLevels(None, None, 0.0, False, source)
             if self._reported is not None:
                 return replace(self._reported, silent=self._silence.silent)
             if self._window.size == 0:

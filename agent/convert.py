@@ -72,6 +72,8 @@ def audio_fields(
     mcu: Telemetry | None, levels: AudioLevels | None, acoustic: AcousticResult | None = None
 ) -> dict[str, Any]:
     """The ``audio`` object: measured levels when given, else the MCU's report, else none."""
+    if levels is not None and levels.source == "mcu" and mcu is None:
+        levels = None  # the MCU's level is only current while the controller answers
     if levels is not None and levels.rms_dbfs is not None:
         audio: dict[str, Any] = {
             "rms_dbfs": checked("audio.rms_dbfs", levels.rms_dbfs, -200, 0),

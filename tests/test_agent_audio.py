@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.acoustic import AcousticConfig, AcousticMonitor, check
-from agent.audio import FLOOR_DBFS, AudioConfig, AudioMeter, to_dbfs
+from agent.audio import FLOOR_DBFS, AudioConfig, AudioLevels, AudioMeter, to_dbfs
 from agent.pcm_source import PcmSource
 from tests.servers import wait_until
 
@@ -311,3 +311,23 @@ def test_acoustic_monitor_waits_for_full_windows():
     assert mon.result() is None
     mon.mic.push(feed)
     assert mon.result().verdict == "sounding"
+
+
+def test_levels_expire_when_the_input_stops():
+    now = [100.0]
+    m = AudioMeter(AudioConfig(), stale_after_s=5.0, clock=lambda: now[0])
+    m.push(np.round(sine(FULL)).astype(np.int16))
+    now[0] += 4.9
+    assert m.levels().rms_dbfs == pytest.approx(-3.01, abs=0.01)
+    now[0] += 0.2  # the pipe died 5.1 s ago: no stale numbers
+    assert m.levels() == AudioLevels(None, None, 0.0, False, "pcm")
+
+
+def test_mcu_level_expires_after_three_poll_spans():
+    now = [0.0]
+    m = AudioMeter(AudioConfig(), stale_after_s=5.0, clock=lambda: now[0])
+    m.push_level(-20.0, -10.0, 10.0)
+    now[0] = 29.0
+    assert m.levels().rms_dbfs == -20.0
+    now[0] = 31.0
+    assert m.levels().rms_dbfs is None and m.levels().source == "mcu"

@@ -148,3 +148,9 @@ def test_agent_event_fields():
 def test_device_info_from_hello():
     info = device_info(Hello(0xC0FFEE, 1, 4, 2, 3, 0, 2, 1))
     assert info == {"firmware": "1.4.2", "hardware": "rev3", "device_id": 0xC0FFEE}
+
+
+def test_stale_mcu_level_is_not_reported_when_unreachable():
+    levels = AudioLevels(-20.0, -10.0, 0.0, False, "mcu")
+    out = payload(telemetry_fields(mcu(), levels, 1, False))
+    assert out["audio"]["source"] == "none" and "rms_dbfs" not in out["audio"]
