@@ -64,6 +64,7 @@ from firmware_protocol.messages import (
     decode_message,
     message_type,
 )
+from firmware_protocol.session import RetryFilter, SeqCounter, ack_for, must_answer, nack_for
 from firmware_protocol.stream import DecoderStats, StreamDecoder
 from firmware_protocol.telemetry import ClusterRecord, Telemetry
 
@@ -111,12 +112,15 @@ __all__ = [
     "PowerFlag",
     "Priority",
     "ProtocolError",
+    "RetryFilter",
+    "SeqCounter",
     "Source",
     "StreamDecoder",
     "Telemetry",
     "TimeSync",
     "Unknown",
     "UnknownTypeError",
+    "ack_for",
     "crc16",
     "decode_body",
     "decode_frame",
@@ -126,4 +130,6 @@ __all__ = [
     "message_fields",
     "message_from_fields",
     "message_type",
+    "must_answer",
+    "nack_for",
 ]
