@@ -20,6 +20,7 @@ tags are omitted. Timestamps are integer milliseconds (writes use ``precision=ms
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -34,6 +35,8 @@ _FORBIDDEN = ("\n", "\r", "\t")  # cannot be escaped in names, keys or tag value
 
 
 def _check_name(kind: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise LineProtocolError(f"{kind} {value!r} is not a string")
     if not value:
         raise LineProtocolError(f"empty {kind}")
     if any(c in value for c in _FORBIDDEN):
@@ -43,20 +46,57 @@ def _check_name(kind: str, value: str) -> str:
     return value
 
 
+def _valid(value: str) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and value[-1] != "\\"
+        and not any(c in value for c in _FORBIDDEN)
+    )
+
+
+# Keys and tag values come from small vocabularies: escape each once (most of the encode time).
+@functools.lru_cache(maxsize=65536)
+def _escaped_key(value: str) -> str | None:
+    return value.translate(_KEY) if _valid(value) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _escaped_measurement(value: str) -> str | None:
+    return value.translate(_MEASUREMENT) if _valid(value) else None
+
+
+def _key(kind: str, value: str) -> str:
+    escaped = _escaped_key(value)
+    if escaped is None:
+        _check_name(kind, value)  # raises the specific error
+    return escaped  # type: ignore[return-value]
+
+
 def format_value(key: str, value: FieldValue) -> str:
-    if isinstance(value, bool):  # before int: bool is an int subclass
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    t = type(value)
+    if t is float:
+        if value != value or value in (math.inf, -math.inf):  # NaN, +-inf
             raise LineProtocolError(f"field {key!r} is {value} (InfluxDB stores finite floats)")
         return repr(value)
-    if isinstance(value, str):
+    if t is bool:  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if t is int:
+        return f"{value}i"
+    if t is str:
         if "\n" in value or "\r" in value:
             # Accepted by the parser inside quotes, but breaks line-based tools (dead-letter, curl).
             value = value.replace("\r", " ").replace("\n", " ")
-        return f'"{value.translate(_STRING)}"'
+        if '"' in value or "\\" in value:
+            value = value.translate(_STRING)
+        return f'"{value}"'
+    if isinstance(value, bool | int | float | str):  # subclasses (IntEnum, StrEnum...)
+        base = (
+            bool
+            if isinstance(value, bool)
+            else next(b for b in (int, float, str) if isinstance(value, b))
+        )
+        return format_value(key, base(value))
     raise LineProtocolError(f"field {key!r} has unsupported type {type(value).__name__}")
 
 
@@ -67,23 +107,29 @@ def encode_line(
     ts_ms: int,
 ) -> str:
     """One line of line protocol; LineProtocolError if it cannot be encoded (no fields...)."""
-    head = _check_name("measurement", measurement).translate(_MEASUREMENT)
+    head = _escaped_measurement(measurement)
+    if head is None:
+        _check_name("measurement", measurement)
+    parts = [head]
     for key in sorted(tags):
         value = tags[key]
         if value is None or value == "":
             continue
-        head += f",{_check_name('tag key', key).translate(_KEY)}="
-        head += _check_name(f"tag {key!r}", value).translate(_KEY)
+        parts.append(
+            f",{_escaped_key(key) or _key('tag key', key)}="
+            f"{_escaped_key(value) or _key(f'tag {key!r}', value)}"
+        )
     body = ",".join(
-        f"{_check_name('field key', k).translate(_KEY)}={format_value(k, v)}"
+        f"{_escaped_key(k) or _key('field key', k)}={format_value(k, v)}"
         for k, v in fields.items()
         if v is not None
     )
     if not body:
         raise LineProtocolError(f"{measurement}: a point needs at least one field")
-    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool) or ts_ms < 0:
+    if type(ts_ms) is not int or ts_ms < 0:
         raise LineProtocolError(f"{measurement}: timestamp {ts_ms!r} is not an int of ms >= 0")
-    return f"{head} {body} {ts_ms}"
+    parts.append(f" {body} {ts_ms}")
+    return "".join(parts)
 
 
 def _split_unescaped(text: str, sep: str, quotes: bool = False) -> list[str]:
