@@ -16,7 +16,6 @@ Rules (docs/PAYLOADS.md, "Agent session rules", v1):
 
 from __future__ import annotations
 
-import json
 import logging
 import queue as queue_mod
 import socket
@@ -32,6 +31,7 @@ from pydantic import ValidationError
 
 from agent.mqtt_config import MqttConfig, StationConfig, make_client
 from agent.queue import OfflineQueue, QueueError
+from agent.sender import LinkSignals, Sender
 from agent.state import AgentState
 from loaxa import __version__, payloads
 from loaxa.topics import Kind
@@ -58,12 +58,6 @@ def describe_error(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
-def mark_backfill(payload: bytes) -> bytes:
-    doc = json.loads(payload)
-    doc["backfill"] = True
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
 class Publisher:
     def __init__(
         self,
@@ -84,10 +78,8 @@ class Publisher:
         self._client: mqtt.Client | None = None
         self._session = state.session
         self._connected = threading.Event()
-        self._down = threading.Event()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._acks: queue_mod.SimpleQueue[tuple[int, bool]] = queue_mod.SimpleQueue()
+        self._sig = LinkSignals()
+        self._down, self._stopping, self._wake = self._sig.down, self._sig.stopping, self._sig.wake
         self._connack: queue_mod.SimpleQueue[tuple[bool, str, int | None]] = queue_mod.SimpleQueue()
         self._thread: threading.Thread | None = None
         offline_queue.ensure_seq_at_least(state.seq_floor)
@@ -211,10 +203,10 @@ class Publisher:
             return False, describe_error(err)
         client.loop_start()
         try:
-            try:
-                accepted, why, receive_max = self._connack.get(timeout=15)
-            except queue_mod.Empty:
+            answer = self._wait_connack(15.0)
+            if answer is None:
                 return False, "no CONNACK from the broker within 15 s"
+            accepted, why, receive_max = answer
             if not accepted:
                 return False, f"connection refused by broker: {why}"
             self._serve(client, receive_max)
@@ -239,7 +231,10 @@ class Publisher:
         self._publish_status(client, "online")
         self._report_evictions()
         window = min(self.cfg.max_inflight, receive_max or self.cfg.max_inflight)
-        _Sender(self, client, window).run()
+        Sender(
+            self.queue, client, self._sig, self.stats,
+            session=self._session, window=window, qos=self.cfg.qos,
+        ).run()  # fmt: skip
         if self._stopping.is_set() and not self._down.is_set():
             info = self._publish_status(client, "offline", "graceful")
             deadline = time.monotonic() + 5
@@ -266,6 +261,15 @@ class Publisher:
         self.publish(Kind.EVENT, fields, int(self._clock() * 1000))
         self.queue.mark_evictions_reported(evicted)
 
+    def _wait_connack(self, timeout: float) -> tuple[bool, str, int | None] | None:
+        deadline = time.monotonic() + timeout
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            try:
+                return self._connack.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+        return None
+
     def _drain_connack(self) -> None:
         while True:
             try:
@@ -284,69 +288,8 @@ class Publisher:
         self._wake.set()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self._acks.put((mid, bool(reason_code.is_failure)))
+        self._sig.acks.put((mid, bool(reason_code.is_failure)))
         self._wake.set()
-
-
-class _Sender:
-    """Pipelined drain of the queue over one connection; returns when it drops or on stop."""
-
-    def __init__(self, pub: Publisher, client: mqtt.Client, window: int) -> None:
-        self.pub, self.client, self.window = pub, client, window
-        self.inflight: dict[int, int] = {}  # mid -> queue row id
-        self.acked: list[int] = []
-        self.cursor = 0
-
-    def run(self) -> None:
-        pub = self.pub
-        while not pub._down.is_set() and not pub._stopping.is_set():
-            pub._wake.clear()
-            self._collect_acks()
-            sent = self._send_more()
-            if len(self.acked) >= self.window // 2 or (self.acked and not sent):
-                self._flush_acks()
-            if not sent:
-                pub._wake.wait(0.5)
-        self._collect_acks()
-        self._flush_acks()
-
-    def _collect_acks(self) -> None:
-        while True:
-            try:
-                mid, failed = self.pub._acks.get_nowait()
-            except queue_mod.Empty:
-                return
-            row_id = self.inflight.pop(mid, None)
-            if row_id is None:
-                continue
-            if failed:
-                # A PUBACK with an error reason (e.g. not authorized) would fail again forever.
-                self.pub.stats["rejected"] += 1
-                log.error("broker rejected queued message %d; dropping it", row_id)
-            self.acked.append(row_id)
-
-    def _flush_acks(self) -> None:
-        if self.acked:
-            self.pub.stats["sent"] += self.pub.queue.remove(self.acked)
-            self.acked.clear()
-
-    def _send_more(self) -> int:
-        room = self.window - len(self.inflight)
-        if room <= 0:
-            return 0
-        rows = self.pub.queue.peek(self.cursor, room)
-        for row in rows:
-            live = row.live_session is not None and row.live_session == self.pub.session
-            payload = row.payload if live else mark_backfill(row.payload)
-            info = self.client.publish(row.topic, payload, qos=self.pub.cfg.qos)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                self.pub._down.set()
-                return 0
-            self.inflight[info.mid] = row.id
-            self.cursor = row.id
-            if not live:
-                self.pub.stats["backfilled"] += 1
-        return len(rows)
 
 
 def _short(err: Exception) -> str:
