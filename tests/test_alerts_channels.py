@@ -268,3 +268,10 @@ def test_dispatcher_falls_back_from_unplugged_modem_to_email(smtp_server):
     assert stats["sms"] == {"sent": 1, "failed": 2, "fallback": 1}
     assert stats["email"] == {"sent": 1}
     assert dispatcher.undelivered == 0
+
+
+def test_webhook_refused_connection_is_a_channel_error():
+    _, note = lan_alert()
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(ChannelError, match="webhook"):
+        WebhookChannel(WebhookConfig(enabled=True, url=url, timeout_s=2)).send(note)

@@ -12,7 +12,14 @@ from collector.alerts.channels.modem import GsmModem
 from collector.alerts.channels.sms import SmsChannel, SmsInbox
 from collector.alerts.config import SmsConfig
 from collector.alerts.errors import ModemError, PduError, RecipientUnreachable
-from collector.alerts.pdu import decode_deliver, encode_address, encode_submit, split_ucs2
+from collector.alerts.pdu import (
+    IncomingSms,
+    Reassembler,
+    decode_deliver,
+    encode_address,
+    encode_submit,
+    split_ucs2,
+)
 from collector.alerts.router import AlertRouter
 from loaxa.sim.gsm_modem import SimulatedGsmModem, encode_deliver
 from tests.servers import wait_until
@@ -133,3 +140,11 @@ def test_unplugged_modem_raises_and_reopen_fails_cleanly(sim, client):
         client.send_pdu(encode_submit("+84912345678", "thử")[0])
     with pytest.raises(ModemError):
         client.command("AT")
+
+
+def test_concatenated_incoming_sms_is_joined():
+    joiner = Reassembler()
+    second = IncomingSms("+84912345678", "123 đã xử lý", None, ("7-2", 2, 2))
+    first = IncomingSms("+84912345678", "OK ", None, ("7-2", 1, 2))
+    assert joiner.add(second) is None
+    assert joiner.add(first).text == "OK 123 đã xử lý"
