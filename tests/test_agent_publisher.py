@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
 import threading
 import time
 
@@ -16,7 +18,7 @@ from agent.publisher import Publisher
 from agent.queue import OfflineQueue
 from agent.state import AgentState
 from loaxa.topics import Kind
-from tests.servers import wait_until
+from tests.servers import Mosquitto, free_port, wait_until
 
 STATION = StationConfig(id="cb-01267", province="cao-bang", commune="01273")
 
@@ -202,3 +204,104 @@ def test_drains_a_10k_backlog_pipelined(tmp_path, mosquitto, recorder):
     seqs = {m["seq"] for m in recorder.of("telemetry")}
     assert seqs == set(range(10_000))
     print(f"drained 10000 queued messages in {drained:.2f} s ({10_000 / drained:.0f} msg/s)")
+
+
+def test_mqtt_311_option(tmp_path, mosquitto, recorder):
+    pub = make_publisher(tmp_path, mosquitto.port, protocol="3.1.1")
+    pub.start()
+    try:
+        wait_until(lambda: pub.connected, 10, what="publisher connected")
+        telemetry(pub, 3)
+        wait_until(lambda: len(recorder.of("telemetry")) == 3, 10, what="telemetry over 3.1.1")
+    finally:
+        pub.stop()
+    assert recorder.of("status")[0]["state"] == "online"
+
+
+def test_publish_never_waits_for_a_hung_broker(tmp_path):
+    """A broker that accepts TCP but never answers: readings still go to disk at once."""
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen()
+        pub = make_publisher(tmp_path, hole.getsockname()[1])
+        pub.start()
+        try:
+            conn, _ = hole.accept()  # the link thread is now waiting for a CONNACK
+            with conn:
+                telemetry(pub, 20)
+                assert len(pub.queue) == 20 and not pub.connected
+        finally:
+            pub.stop()
+
+
+def test_username_password(tmp_path_factory, tmp_path, caplog):
+    workdir = tmp_path_factory.mktemp("mosquitto-auth")
+    passwd = workdir / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "cb-01267", "right"], check=True)
+    broker = Mosquitto(workdir, extra=f"allow_anonymous false\npassword_file {passwd}").start()
+    try:
+        bad = make_publisher(tmp_path / "bad", broker.port, username="cb-01267", password="wrong")
+        with caplog.at_level(logging.WARNING, logger="agent.publisher"):
+            bad.start()
+            try:
+                wait_until(lambda: "refused by broker" in caplog.text, 10, what="refusal logged")
+            finally:
+                bad.stop()
+        assert "Bad user name or password" in caplog.text or "Not authorized" in caplog.text
+        assert bad.stats["connections"] == 0
+        good = make_publisher(tmp_path / "good", broker.port, username="cb-01267", password="right")
+        good.start()
+        try:
+            wait_until(lambda: good.connected, 10, what="authenticated connection")
+        finally:
+            good.stop()
+    finally:
+        broker.stop()
+
+
+def _openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_pki(d) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all throwaway."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)  # fmt: skip
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1"),
+        ("client", "keyUsage=digitalSignature"),
+    ):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)  # fmt: skip
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+                 "-out", f"{name}.pem", cwd=d)  # fmt: skip
+
+
+def test_tls_with_client_certificate(tmp_path_factory, tmp_path):
+    pki = tmp_path_factory.mktemp("pki")
+    _make_pki(pki)
+    workdir = tmp_path_factory.mktemp("mosquitto-tls")
+    tls_port = free_port()
+    extra = (
+        f"listener {tls_port} 127.0.0.1\ncafile {pki}/ca.pem\ncertfile {pki}/server.pem\n"
+        f"keyfile {pki}/server.key\nrequire_certificate true"
+    )
+    broker = Mosquitto(workdir, extra=extra).start()
+    try:
+        tls = {
+            "ca_file": pki / "ca.pem",
+            "cert_file": pki / "client.pem",
+            "key_file": pki / "client.key",
+        }
+        pub = make_publisher(tmp_path, tls_port, tls=tls)
+        pub.start()
+        try:
+            wait_until(lambda: pub.connected, 15, what="TLS connection with client certificate")
+            telemetry(pub, 2)
+            wait_until(lambda: len(pub.queue) == 0, 10, what="acks over TLS")
+        finally:
+            pub.stop()
+    finally:
+        broker.stop()
