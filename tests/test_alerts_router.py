@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from collector.alerts.errors import UnknownIncident
 from collector.alerts.notification import NotificationKind as NK
 from collector.alerts.router import AlertRouter, parse_reply
 from collector.health.events import Cause, HealthEvent, HealthEventKind, Incident, State
+from collector.inventory import load_inventory
 
 MIN = 60_000
 T0 = 1_780_000_000_000  # 2026-05-28 20:26:40 UTC = 03:26 local (UTC+7)
@@ -255,3 +257,12 @@ def test_snapshot_restore_keeps_codes_escalation_and_windows():
     assert {n.recipient.id for n in esc} == {"c-dist"}
     assert again.acknowledge_code(code, "t-hai", T0 + 31 * MIN)
     assert again.on_event(opened("cb-00002", T0 + 32 * MIN), T0 + 32 * MIN)[0].codes[0] != code
+
+
+def test_unknown_station_is_logged_not_raised():
+    inv = load_inventory(Path(__file__).resolve().parents[1] / "config/inventory.example.toml")
+    r = AlertRouter(inv, RoutingConfig())
+    ev = opened("cb-nowhere", T0)
+    assert r.on_event(ev, T0) == []
+    assert r.stats["no_technician"] == 1
+    assert r.tick(T0 + 40 * MIN) == []  # nobody to remind or escalate to, and no crash

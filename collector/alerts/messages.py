@@ -45,16 +45,21 @@ class MessageBuilder:
         self.tz = ZoneInfo(getattr(province, "timezone", None) or DEFAULT_TZ)
 
     # --- people -------------------------------------------------------------------------
+    def _lookup(self, fn: Any, station: str) -> list[Any]:
+        try:
+            return list(fn(station))
+        except KeyError as err:  # a station the inventory does not know: nobody to page
+            log.warning("station %r is not in the inventory (%s): nobody to notify", station, err)
+            return []
+
     def technicians(self, stations: list[str]) -> list[Recipient]:
-        return _unique(to_recipient(t) for s in stations for t in self.inventory.technicians_for(s))
+        people = (self._lookup(self.inventory.technicians_for, s) for s in stations)
+        return _unique(to_recipient(t) for group in people for t in group)
 
     def escalation_levels(self, stations: list[str]) -> list[list[Recipient]]:
         """Contacts grouped by level: district first, then the provincial department."""
-        people = _unique(
-            to_recipient(c, Role.DISTRICT)
-            for s in stations
-            for c in self.inventory.escalation_for(s)
-        )
+        groups = (self._lookup(self.inventory.escalation_for, s) for s in stations)
+        people = _unique(to_recipient(c, Role.DISTRICT) for group in groups for c in group)
         levels = [[p for p in people if p.role == role] for role in _ROLE_ORDER]
         return [level for level in levels if level]
 

@@ -87,7 +87,12 @@ class AlertService:
 
     def handle(self, event: HealthEvent) -> list[Notification]:
         with self._lock:
-            return self._send(self.router.on_event(event, self.clock()))
+            try:
+                return self._send(self.router.on_event(event, self.clock()))
+            except Exception:  # one malformed event must not stop alerting for the others
+                self.router.stats["event_errors"] += 1
+                log.exception("alerts: event %s for %s failed", event.kind, event.station)
+                return []
 
     def tick(self) -> list[Notification]:
         with self._lock:
