@@ -47,9 +47,9 @@ LINE = {3: ("cb-a", "01267"), 7: ("cb-b", "01273"), 9: ("cb-silent", "01273")}
 
 
 class MultiDropPeer:
-    """Controllers at ``addresses`` on the far end of a pty. Each answers POLL(HELLO) and
-    POLL(TELEMETRY) with RESPONSE; queued events are sent after a response, ACK_REQUESTED,
-    and resent (same seq) until acknowledged."""
+    """RS-485 controllers at ``addresses`` on the far end of a pty (SPEC FP-LINK-3/4): silent
+    unless polled; a POLL is answered by the oldest queued EVENT/PLAYBACK (RESPONSE |
+    ACK_REQUESTED, original seq when resent) until ACKed, else by the requested message."""
 
     def __init__(self, fd: int, addresses: list[int]) -> None:
         self.fd = fd
@@ -61,6 +61,7 @@ class MultiDropPeer:
         self.stop = threading.Event()
         self.seq = {a: 100 for a in addresses}
         self.uptime = 0
+        self.polls_seen: list[tuple[int, int]] = []  # (address, seq) of every POLL on the line
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _next(self, address: int) -> int:
@@ -68,8 +69,8 @@ class MultiDropPeer:
         return self.seq[address]
 
     def queue_event(self, address: int, message: fp.Message) -> None:
-        frame = fp.Frame(address, self._next(address), message, fp.FLAG_ACK_REQUESTED)
-        self.pending[address].append(frame)
+        flags = fp.FLAG_RESPONSE | fp.FLAG_ACK_REQUESTED
+        self.pending[address].append(fp.Frame(address, self._next(address), message, flags))
 
     def send_raw(self, data: bytes) -> None:
         os.write(self.fd, data)
@@ -85,6 +86,8 @@ class MultiDropPeer:
                 self._answer(frame)
 
     def _answer(self, frame: fp.Frame) -> None:
+        if isinstance(frame.message, fp.Poll):
+            self.polls_seen.append((frame.address, frame.seq))
         if frame.address not in self.addresses or self.muted.is_set():
             return
         msg = frame.message
@@ -93,23 +96,21 @@ class MultiDropPeer:
                 self.lose_acks -= 1
                 return
             self.acked.append((frame.address, msg.acked_seq))
-            self.pending[frame.address] = [
-                f for f in self.pending[frame.address] if f.seq != msg.acked_seq
-            ]
+            queue = self.pending[frame.address]
+            self.pending[frame.address] = [f for f in queue if f.seq != msg.acked_seq]
             return
         if not isinstance(msg, fp.Poll):
+            return
+        if self.pending[frame.address]:
+            os.write(self.fd, fp.encode_frame(self.pending[frame.address][0]))
             return
         self.uptime += 1
         if msg.requested_type == fp.MessageType.HELLO:
             reply: fp.Message = fp.Hello(device_id=0xC0DE0000 + frame.address, fw_major=1)
         else:
             reply = fp.Telemetry(uptime_s=self.uptime, amp_state=1, audio_rms=-1200, mains=2205)
-        out = fp.encode_frame(
-            fp.Frame(frame.address, self._next(frame.address), reply, fp.FLAG_RESPONSE)
-        )
-        for pending in self.pending[frame.address]:
-            out += fp.encode_frame(pending)
-        os.write(self.fd, out)
+        seq = self._next(frame.address)
+        os.write(self.fd, fp.encode_frame(fp.Frame(frame.address, seq, reply, fp.FLAG_RESPONSE)))
 
 
 @pytest.fixture
@@ -219,6 +220,7 @@ def test_garbage_and_strangers_do_not_stop_it(line, gateway_factory):
     peer, url = line
     sink, states = ListSink(), []
     gw = gateway_factory(url, sink, states)
+    wait_until(lambda: states, 10, what="line open")  # pyserial flushes input when it opens
     stranger = fp.Frame(42, 1, fp.Event(code=3), 0)
     peer.send_raw(b"\x01\x02garbage\xff\x00" + fp.encode_frame(stranger))
     wait_until(lambda: gw.counts["unknown_address"] >= 1, 10, what="stranger counted")
@@ -235,3 +237,21 @@ def test_missing_port_is_reported_down(tmp_path, gateway_factory):
     )
     wait_until(lambda: states == [("gw-1", False)], 10, what="gateway down")
     assert gw.counts["open_failures"] >= 1
+
+
+def test_silent_station_gets_four_transmissions_of_one_frame(line, gateway_factory):
+    peer, url = line
+    gw = gateway_factory(url, ListSink(), [])
+    wait_until(lambda: gw.counts["timeouts"] >= 4, 10, what="silent station retried")
+    to_silent = [seq for address, seq in list(peer.polls_seen) if address == 9]
+    assert to_silent[:4] == [to_silent[0]] * 4  # FP-TIME-2: retries repeat the seq
+    assert len(to_silent) < 5 or to_silent[4] != to_silent[0]  # then the next cycle moves on
+
+
+def test_reboot_detected_from_uptime(line, gateway_factory):
+    peer, url = line
+    sink = ListSink()
+    gateway_factory(url, sink, [])
+    wait_until(lambda: len(of_station(sink, "cb-a", Telemetry)) >= 2, 10, what="telemetry")
+    peer.uptime = 0  # both devices "rebooted": uptime goes backwards
+    wait_until(lambda: len(of_station(sink, "cb-a", Status)) == 2, 10, what="HELLO after reboot")

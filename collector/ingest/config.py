@@ -71,7 +71,9 @@ class SerialGatewayConfig(_Model):
     response_timeout_s: float = Field(
         0.25, gt=0, le=10, description="wait this long for a reply (SPEC: MCU answers in 100 ms)"
     )
-    retries: int = Field(1, ge=0, le=5, description="re-polls of a silent station per cycle")
+    retries: int = Field(
+        3, ge=0, le=5, description="resends of an unanswered POLL (SPEC FP-TIME-2: 3)"
+    )
     dead_after_s: float = Field(
         180.0, gt=0, description="no frame from any station this long: gateway reported down"
     )

@@ -1,19 +1,23 @@
-"""Serial gateway input: poll the controllers on one RS-485 line / radio modem (master side).
+"""Serial gateway input: the master on one RS-485 line / radio modem (address 0).
 
-Line discipline (firmware_protocol/SPEC.md, protocol v1; the gateway is the master, address 0):
+Line discipline, firmware_protocol/SPEC.md v1.0 section 5:
 
 - Stations on the line are the inventory stations whose ``upstream`` is this gateway's id; each
-  has an ``address`` (1..247). One station is spoken to at a time: POLL, then wait up to
-  ``response_timeout_s`` (SPEC: the MCU answers within 100 ms) for the RESPONSE from that
-  address; ``retries`` more polls if it stays silent.
-- On first contact the gateway polls HELLO (device info) and publishes ``status: online``.
-- EVENT and PLAYBACK frames heard at any time are converted too; when they ask for an ACK the
-  gateway answers ACK(seq, type). A retried frame repeats its seq, so a (seq, type) among the
-  last 16 unsolicited frames of that address is a duplicate: acknowledged, not stored again.
+  has an ``address``. The master polls each address in turn (FP-TIME-2): POLL, wait
+  ``response_timeout_s`` (250 ms) for a RESPONSE from that address, else resend the same frame
+  (same seq) up to ``retries`` (3) times; then the station is unreachable for this cycle. A NACK
+  ``busy`` counts as a timeout.
+- A device answers a POLL with its oldest queued EVENT/PLAYBACK (RESPONSE | ACK_REQUESTED)
+  instead of the requested message (FP-LINK-4): the master ACKs it and polls again at once, up
+  to 8 times per cycle.
+- Every ACK_REQUESTED frame is ACKed (FP-TIME-3), a retry included. Per address the master keeps
+  the (seq, type) of the last frame processed; the same pair again is a retry, not processed
+  twice (FP-SEQ-3). HELLO resets it (FP-SEQ-4). On first contact, and when a telemetry uptime
+  goes backwards (the device rebooted), the master polls HELLO and publishes ``status: online``.
 - Every payload is serialised and fed to the same ``Pipeline`` as MQTT input (same validation,
   same storage). Frames from addresses not in the inventory are counted, never stored.
-- The gateway is ``up`` while some station answered within ``dead_after_s``; the change is
-  reported through ``on_state(gateway_id, up, ts_ms)`` (the health engine's upstream_down).
+- The gateway is ``up`` while some station answered within ``dead_after_s``; changes go to
+  ``on_state(gateway_id, up, ts_ms)`` (the health engine's upstream_down).
 """
 
 from __future__ import annotations
@@ -39,8 +43,15 @@ StationsFn = Callable[[], dict[int, tuple[str, str]]]  # address -> (station id,
 StateFn = Callable[[str, bool, int], None]
 
 
+_MAX_QUEUED_PER_CYCLE = 8  # FP-LINK-4
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _is_nack(frame: fp.Frame) -> bool:
+    return isinstance(frame.message, fp.Nack)
 
 
 class SerialGateway:
@@ -129,7 +140,7 @@ class SerialGateway:
             if self._next_poll.get(address, 0.0) <= now:
                 self._poll_station(st)
                 self._next_poll[address] = time.monotonic() + self.config.poll_interval_s
-        self._listen(time.monotonic() + 0.1)  # unsolicited events between polls
+        self._listen(time.monotonic() + 0.05)  # a point-to-point modem may send unsolicited
         self._flush()
 
     def _sync_stations(self) -> None:
@@ -153,63 +164,73 @@ class SerialGateway:
         self._flush()
 
     def _request(self, st: conv.GatewayStation, wanted: fp.MessageType) -> bool:
-        """POLL ``wanted`` from ``st`` (with retries); True once its RESPONSE arrived."""
+        """POLL for ``wanted``; queued events that answer instead are handled and re-polled."""
+        for _ in range(1 + _MAX_QUEUED_PER_CYCLE):
+            answer = self._transact(st.address, fp.Poll(requested_type=wanted))
+            if answer is None:
+                return False
+            if answer.type == wanted:
+                return True
+        return True  # it answered; the rest of its queue waits for the next cycle
+
+    def _transact(self, address: int, message: fp.Message) -> fp.Frame | None:
+        """Send ``message``, resending the same frame on timeout; the RESPONSE, or None."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        wire = fp.encode_frame(fp.Frame(address, self._seq, message))
         for _ in range(1 + self.config.retries):
             self.counts["polls"] += 1
-            self._send(st.address, fp.Poll(requested_type=wanted))
-            deadline = time.monotonic() + self.config.response_timeout_s
-            if self._listen(deadline, until=(st.address, int(wanted))):
+            self._write(wire)
+            answer = self._listen(time.monotonic() + self.config.response_timeout_s, address)
+            if answer is not None and not _is_nack(answer):  # NACK busy = timeout
                 self.counts["responses"] += 1
-                return True
+                return answer
             self.counts["timeouts"] += 1
-        log.debug("gateway %s: %s (address %d) did not answer", self.config.id, st.id, st.address)
-        return False
+        log.debug("gateway %s: address %d did not answer", self.config.id, address)
+        return None
 
-    def _listen(self, deadline: float, until: tuple[int, int] | None = None) -> bool:
-        """Read frames until ``deadline``, or until the response ``until`` (address, type)."""
+    def _listen(self, deadline: float, address: int | None = None) -> fp.Frame | None:
+        """Handle frames until ``deadline``; return early with ``address``'s response."""
         assert self._port is not None
         while time.monotonic() < deadline:
             chunk = self._port.read(max(1, self._port.in_waiting))
-            if not chunk:
-                continue
-            done = False
-            for frame in self._decoder.feed(chunk):  # every frame: events may follow a response
-                done = self._handle(frame) == until or done
-            if done and until is not None:
-                return True
-        return False
+            answer = None
+            for frame in self._decoder.feed(chunk):  # every frame, even after the answer
+                self._handle(frame)
+                if frame.address == address and (frame.is_response or _is_nack(frame)):
+                    answer = frame
+            if answer is not None:
+                return answer
+        return None
 
-    def _send(self, address: int, message: fp.Message, flags: int = 0) -> None:
+    def _write(self, wire: bytes) -> None:
         assert self._port is not None
+        self._port.write(wire)
+
+    def _send(self, address: int, message: fp.Message) -> None:
         self._seq = (self._seq + 1) & 0xFFFF
-        self._port.write(fp.encode_frame(fp.Frame(address, self._seq, message, flags)))
+        self._write(fp.encode_frame(fp.Frame(address, self._seq, message)))
 
     # --- frames -> payloads ---------------------------------------------------------------
-    def _handle(self, frame: fp.Frame) -> tuple[int, int] | None:
+    def _handle(self, frame: fp.Frame) -> None:
         st = self._stations.get(frame.address)
         if st is None:
-            self.counts["unknown_address"] += 1
-            if frame.address not in self._warned:  # once per address, not per frame
-                self._warned.add(frame.address)
-                log.warning(
-                    "gateway %s: frames from address %d, not in the inventory",
-                    self.config.id,
-                    frame.address,
-                )
-            return None
+            self._stranger(frame.address)
+            return
         self._last_frame = time.monotonic()
         self._set_up(True)
-        if frame.ack_requested:
+        if frame.ack_requested:  # a retry is ACKed again (its first ACK may have been lost)
             self._send(frame.address, fp.Ack(acked_seq=frame.seq, acked_type=frame.type))
-        if not frame.is_response:
-            key = (frame.seq, frame.type)
-            if key in st.recent:
-                self.counts["duplicates"] += 1
-                return None
-            st.recent.append(key)
+        key = (frame.seq, frame.type)
+        if key == st.last_frame:
+            self.counts["duplicates"] += 1
+            return
+        st.last_frame = key
         now = _now_ms()
         msg = frame.message
         if isinstance(msg, fp.Telemetry):
+            if st.mcu_uptime_s is not None and msg.uptime_s < st.mcu_uptime_s:
+                st.hello = None  # rebooted: HELLO again at the next poll (new firmware?)
+            st.mcu_uptime_s = msg.uptime_s
             uptime = int(time.monotonic() - self._started)
             self._queue(st, conv.telemetry(st, msg, now, uptime))
         elif isinstance(msg, fp.Event):
@@ -218,9 +239,17 @@ class SerialGateway:
             self._queue(st, conv.broadcast(st, msg, now))
         elif isinstance(msg, fp.Hello):
             st.hello = msg
-        else:
+            st.last_frame = None  # FP-SEQ-4: its seq restarted
+        elif not isinstance(msg, fp.Nack | fp.Ack):
             self.counts[f"ignored_{type(msg).__name__.lower()}"] += 1
-        return (frame.address, frame.type) if frame.is_response else None
+
+    def _stranger(self, address: int) -> None:
+        self.counts["unknown_address"] += 1
+        if address not in self._warned:  # once per address, not per frame
+            self._warned.add(address)
+            log.warning(
+                "gateway %s: frames from address %d, not in the inventory", self.config.id, address
+            )
 
     def _emit_status(self, st: conv.GatewayStation) -> None:
         st.online = True

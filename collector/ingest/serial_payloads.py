@@ -8,8 +8,7 @@ payload within the session; ``ts`` = receive time) and reuses the agent's field 
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import firmware_protocol as fp
 from agent.convert import (
@@ -34,8 +33,8 @@ class GatewayStation:
     hello: fp.Hello | None = None
     online: bool = False
     program_start_ms: int | None = None  # start of the program now playing, for ``stop``
-    # (seq, type) of recent unsolicited frames: a retry repeats both
-    recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=16))
+    last_frame: tuple[int, int] | None = None  # (seq, type): a retry repeats both (FP-SEQ-3)
+    mcu_uptime_s: int | None = None  # a smaller uptime means the device rebooted
     missed_polls: int = 0
 
     def envelope(self, ts_ms: int) -> dict[str, object]:
