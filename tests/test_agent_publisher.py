@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,6 +19,7 @@ from agent.mqtt_config import MqttConfig, StationConfig
 from agent.publisher import Publisher
 from agent.queue import OfflineQueue
 from agent.state import AgentState
+from loaxa import payloads
 from loaxa.topics import Kind
 from tests.servers import Mosquitto, free_port, wait_until
 
@@ -305,3 +308,10 @@ def test_tls_with_client_certificate(tmp_path_factory, tmp_path):
             pub.stop()
     finally:
         broker.stop()
+
+
+def test_payloads_doc_examples_validate():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "PAYLOADS.md").read_text()
+    examples = re.findall(r"```json\n(.*?)\n```", doc, re.S)
+    kinds = {payloads.ANY_PAYLOAD.validate_json(example).kind for example in examples}
+    assert kinds == {"telemetry", "event", "broadcast", "status"}
