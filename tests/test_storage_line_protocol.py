@@ -18,7 +18,7 @@ from collector.storage.errors import (
     RetryableWriteError,
     WriteAlarmError,
 )
-from collector.storage.line_protocol import encode_line, field_type, split_line
+from collector.storage.line_protocol import _BAD_BACKSLASH, encode_line, field_type, split_line
 from collector.storage.points import (
     compliance_point,
     incident_point,
@@ -52,6 +52,7 @@ def test_value_types_and_omitted_nones():
         ("m", {}, {"f": math.nan}, 1, "finite"),
         ("m", {"t": "a\nb"}, {"f": 1}, 1, "newline"),
         ("m", {"t": "ends\\"}, {"f": 1}, 1, "backslash"),
+        ("m", {"t": "a\\,b"}, {"f": 1}, 1, "backslash"),
         ("", {}, {"f": 1}, 1, "empty measurement"),
         ("m", {}, {"f": [1]}, 1, "unsupported type"),
         ("m", {}, {"f": 1}, -5, "timestamp"),
@@ -63,8 +64,12 @@ def test_unencodable_points_raise_a_specific_error(measurement, tags, fields, ts
 
 
 _text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20
-).filter(lambda s: not s.endswith("\\"))
+    alphabet=st.one_of(
+        st.sampled_from(list(' ,="\\ằ')), st.characters(blacklist_categories=("Cs", "Cc"))
+    ),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: not _BAD_BACKSLASH.search(s))
 
 
 @given(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 
 from collector.storage.errors import LineProtocolError
@@ -31,7 +32,9 @@ FieldValue = int | float | bool | str
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\"})
-_FORBIDDEN = ("\n", "\r", "\t")  # cannot be escaped in names, keys or tag values
+# Cannot be encoded in measurement names, keys or tag values:
+_FORBIDDEN = ("\n", "\r", "\t")
+_BAD_BACKSLASH = re.compile(r"\\([ ,=\\]|$)")
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -41,8 +44,12 @@ def _check_name(kind: str, value: str) -> str:
         raise LineProtocolError(f"empty {kind}")
     if any(c in value for c in _FORBIDDEN):
         raise LineProtocolError(f"{kind} {value!r} contains a newline/tab (not encodable)")
-    if value.endswith("\\"):
-        raise LineProtocolError(f"{kind} {value!r} ends with a backslash (not encodable)")
+    if _BAD_BACKSLASH.search(value):
+        # InfluxDB does not unescape "\\": a backslash before , = space \ or at the end would
+        # change how the line splits.
+        raise LineProtocolError(
+            f"{kind} {value!r} has a backslash at the end or before , = space (not encodable)"
+        )
     return value
 
 
@@ -50,8 +57,8 @@ def _valid(value: str) -> bool:
     return (
         isinstance(value, str)
         and bool(value)
-        and value[-1] != "\\"
         and not any(c in value for c in _FORBIDDEN)
+        and ("\\" not in value or not _BAD_BACKSLASH.search(value))
     )
 
 
@@ -132,17 +139,15 @@ def encode_line(
     return "".join(parts)
 
 
-def _split_unescaped(text: str, sep: str, quotes: bool = False) -> list[str]:
-    """Split on ``sep`` not preceded by a backslash (and, with ``quotes``, outside "...")."""
-    parts, start, i, quoted = [], 0, 0, False
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` not preceded by a backslash (measurement, tag and key sections)."""
+    parts, start, i = [], 0, 0
     while i < len(text):
         c = text[i]
         if c == "\\":
             i += 2
             continue
-        if quotes and c == '"':
-            quoted = not quoted
-        elif c == sep and not quoted:
+        if c == sep:
             parts.append(text[start:i])
             start = i + 1
         i += 1
@@ -183,7 +188,7 @@ def split_line(line: str) -> tuple[str, dict[str, str], dict[str, str], str]:
     head = _split_unescaped(key, ",")
     tags = {}
     for pair in head[1:]:
-        k, v = _partition_escaped(pair, quotes=False)
+        k, v = _partition_escaped(pair)
         tags[_unescape(k)] = _unescape(v)
     parsed = {_unescape(k): v for k, v in _split_fields(fields)}
     return _unescape(head[0]), tags, parsed, ts
@@ -213,6 +218,6 @@ def _split_fields(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _partition_escaped(pair: str, quotes: bool) -> tuple[str, str]:
-    parts = _split_unescaped(pair, "=", quotes=quotes)
+def _partition_escaped(pair: str) -> tuple[str, str]:
+    parts = _split_unescaped(pair, "=")
     return parts[0], "=".join(parts[1:])
