@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
+import serial
+from serial import rfc2217
 
 from agent.controller import ControllerConfig, ControllerLink
 from firmware_protocol import EventCode, Priority, Source
@@ -208,3 +211,100 @@ def test_busy_nack_counts_as_a_timeout(sim, link_factory):
     wait_until(lambda: rec.hellos, 5, what="HELLO after busy answers")
     assert link.stats["timeouts"] == 2 and link.stats["retries"] == 2
     assert rec.reachable == [True]
+
+
+class Rfc2217Bridge:
+    """A minimal RFC 2217 server (pyserial's PortManager) in front of a local serial device,
+    so the link can be tested over rfc2217:// as it would reach a remote serial server."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.1)
+        self.port = self.server.getsockname()[1]
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            ser = _PtySerial(self.device, timeout=0.05)
+            conn.settimeout(0.05)
+            manager = rfc2217.PortManager(ser, _SocketWriter(conn))
+            pumps = [
+                threading.Thread(target=self._to_net, args=(ser, conn, manager), daemon=True),
+                threading.Thread(target=self._to_dev, args=(ser, conn, manager), daemon=True),
+            ]
+            self.threads += pumps
+            for t in pumps:
+                t.start()
+
+    def _to_net(self, ser, conn, manager) -> None:
+        while not self.stop_event.is_set():
+            data = ser.read(max(1, ser.in_waiting))
+            if data:
+                conn.sendall(b"".join(manager.escape(data)))
+        ser.close()
+
+    def _to_dev(self, ser, conn, manager) -> None:
+        while not self.stop_event.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            ser.write(b"".join(manager.filter(data)))
+        conn.close()
+
+    def close(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(5)
+        self.server.close()
+
+
+class _PtySerial(serial.Serial):
+    """A pty has no modem lines; RFC 2217 reads and sets them, so report them low, set nothing."""
+
+    cts = dsr = ri = cd = False  # type: ignore[assignment]
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_break_state(self) -> None:
+        pass
+
+
+class _SocketWriter:
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+
+    def write(self, data: bytes) -> None:
+        self.conn.sendall(data)
+
+
+@pytest.mark.filterwarnings("ignore:set.*is deprecated:DeprecationWarning")  # pyserial 3.5
+def test_link_over_rfc2217(sim):
+    bridge = Rfc2217Bridge(sim.path)
+    try:
+        rec = Recorder()
+        cfg = ControllerConfig(url=f"rfc2217://127.0.0.1:{bridge.port}", address=7,
+                               poll_interval_s=0.2)  # fmt: skip
+        link = ControllerLink(cfg, **rec.callbacks()).start()
+        try:
+            wait_until(lambda: rec.telemetry and rec.hellos, 10, what="telemetry over RFC 2217")
+            sim.emit_event(EventCode.DOOR_OPEN)
+            wait_until(lambda: rec.events, 5, what="event over RFC 2217")
+            wait_until(lambda: sim.unacked() == [], 5, what="ACK back over RFC 2217")
+        finally:
+            link.stop()
+    finally:
+        bridge.close()
