@@ -9,7 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
-from collector.storage import Storage, StorageConfig
+import pytest
+
+from collector.storage import SpoolFullError, Storage, StorageConfig
 from collector.storage.config import InfluxConfig, SpoolConfig
 from collector.storage.line_protocol import encode_line
 from collector.storage.spool import Spool
@@ -131,3 +133,28 @@ def test_writer_killed_mid_stream_rewrites_without_duplicates(tmp_path, influxdb
         left.close()
     # points are unique by (series, time): a rewritten batch overwrote, it did not add
     assert stored(influxdb) == total
+
+
+def test_full_spool_refuses_while_influxdb_is_down_then_recovers(tmp_path, influxdb):
+    cfg = config(tmp_path, influxdb.url, batch_size=500)
+    cfg.spool.max_bytes = 20_000  # a few hundred lines: "an hour of outage" in miniature
+    st = Storage(cfg)
+    st.start()  # creates the database
+    try:
+        influxdb.stop()
+        accepted = 0
+        with pytest.raises(SpoolFullError, match="spool full"):
+            while accepted < 100_000:
+                st.append(lines(accepted, 10))
+                accepted += 10
+        snap = st.snapshot()
+        assert snap["spool_full"] and snap["spool_full_refusals_total"] == 1
+        assert snap["spool_depth"] == accepted  # everything accepted is still held
+        influxdb.start()
+        wait_until(lambda: st.spool.depth == 0, 30, what="spool drained after restart")
+        assert not st.snapshot()["spool_full"]
+        st.append(lines(accepted, 10))  # accepted again once drained
+        wait_until(lambda: st.spool.depth == 0, 30, what="spool drained")
+    finally:
+        st.stop()
+    assert stored(influxdb) == accepted + 10
