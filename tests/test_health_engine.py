@@ -28,7 +28,7 @@ def local_ms(hhmm: str, day: int = 27) -> int:
     return int(datetime(2026, 11, day, h, m, tzinfo=TZ).timestamp() * 1000)
 
 
-def make_inventory(**defaults: object) -> Inventory:
+def make_inventory(maintenance: str = "cb-01290", **defaults: object) -> Inventory:
     """Commune 01273 with agent station A (cb-01267) and gateway stations B, C (gw-1)."""
 
     def station(sid: str, **extra: object) -> dict:
@@ -60,7 +60,7 @@ def make_inventory(**defaults: object) -> Inventory:
             ],
             "maintenance": [
                 {
-                    "station": "cb-01290",
+                    "station": maintenance,
                     "start": "2026-11-27T09:00:00",
                     "end": "2026-11-27T10:00:00",
                 }
