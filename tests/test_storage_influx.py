@@ -240,3 +240,13 @@ def test_missing_database_alarms_then_drains_once_created(tmp_path, influxdb):
         assert st.snapshot()["alarm_active"] is None
     finally:
         st.stop()
+
+
+def test_dropped_database_is_recreated_when_allowed(storage, influxdb):
+    storage.append([encode_line("m", {}, {"x": 1}, T0)])
+    wait_until(lambda: drained(storage), 10, what="first point stored")
+    influxdb.query(f'DROP DATABASE "{DB}"')
+    storage.append([encode_line("m", {}, {"x": 2}, T0 + 1)])
+    wait_until(lambda: drained(storage), 10, what="stored after CREATE DATABASE again")
+    assert storage.metrics.alarms_total["database_not_found"] >= 1
+    assert influxdb.rows("SELECT x FROM m", DB) == [{"time": T0 + 1, "x": 2}]

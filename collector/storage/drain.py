@@ -49,10 +49,12 @@ class SpoolDrainer:
         config: InfluxConfig,
         metrics: StorageMetrics | None = None,
         rand: Callable[[], float] = random.random,
+        on_alarm: Callable[[WriteAlarmError], None] | None = None,
     ) -> None:
         self.spool, self.writer, self.dead_letter, self.config = spool, writer, dead_letter, config
         self.metrics = metrics or StorageMetrics()
         self._rand = rand
+        self._on_alarm = on_alarm  # e.g. CREATE DATABASE again after "database not found"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._attempt = 0  # consecutive failures, for the backoff
@@ -117,6 +119,8 @@ class SpoolDrainer:
             if self.metrics.alarm_active != err.alarm:
                 log.error("ALARM storage: %s (points stay in the spool)", err)
             self.metrics.alarm(err.alarm, str(err))
+            if self._on_alarm:
+                self._on_alarm(err)
             self._backoff(None)
             pending.appendleft(chunk)
             return False

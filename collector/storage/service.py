@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from collector.storage.config import InfluxApi, StorageConfig
 from collector.storage.dead_letter import DeadLetter
 from collector.storage.drain import SpoolDrainer
-from collector.storage.errors import WriteError
+from collector.storage.errors import WriteAlarmError, WriteError
 from collector.storage.metrics import StorageMetrics
 from collector.storage.spool import Spool
 from collector.storage.writers import V1Writer, Writer, make_writer
@@ -29,7 +29,12 @@ class Storage:
         self.writer = writer or make_writer(config.influx)
         self.metrics = StorageMetrics()
         self.drainer = SpoolDrainer(
-            self.spool, self.writer, self.dead_letter, config.influx, self.metrics
+            self.spool,
+            self.writer,
+            self.dead_letter,
+            config.influx,
+            self.metrics,
+            on_alarm=self._on_alarm,
         )
 
     def append(self, lines: Sequence[str]) -> None:
@@ -37,13 +42,20 @@ class Storage:
         self.spool.append(lines)
 
     def start(self) -> None:
+        self._create_database()
+        self.drainer.start()
+
+    def _create_database(self) -> None:
         if self.config.influx.api is InfluxApi.V1 and self.config.influx.create_database:
             assert isinstance(self.writer, V1Writer)
             try:
                 self.writer.create_database()
             except WriteError as err:  # the drainer alarms and retries; start anyway
                 log.error("storage: CREATE DATABASE failed: %s", err)
-        self.drainer.start()
+
+    def _on_alarm(self, err: WriteAlarmError) -> None:
+        if err.alarm == "database_not_found":  # dropped or never created: create if allowed
+            self._create_database()
 
     def stop(self) -> None:
         self.drainer.stop()
