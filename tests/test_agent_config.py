@@ -95,3 +95,25 @@ def test_bad_toml_and_missing_file(tmp_path):
 def test_example_is_valid_toml_with_comments_on_required_keys():
     data = tomllib.loads(EXAMPLE.read_text())
     assert set(data) >= {"station", "mqtt", "controller", "audio", "telemetry", "queue", "state"}
+
+
+def test_check_config_command(tmp_path, capsys):
+    from loaxa.cli import main
+
+    assert main(["agent", "check-config", str(EXAMPLE)]) == 0
+    assert "OK - station cb-01267" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace("port = 1883", "port = 70000"))
+    assert main(["agent", "check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration" in err and "mqtt.port: must be <= 65535 (got 70000)" in err
+
+
+def test_run_with_a_bad_config_exits_2_without_starting(tmp_path, caplog):
+    from loaxa.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[station]\nid = 'x'\n")
+    assert main(["agent", "run", "--config", str(bad)]) == 2
+    assert main(["agent", "--config", str(bad)]) == 2
+    assert "mqtt: required key is missing" in caplog.text

@@ -168,6 +168,12 @@ def test_kill_9_while_offline_loses_nothing(recorder, mcu, agent_factory, mosqui
         assert got[seq]["ts"] == ts and got[seq]["backfill"] is True
     sessions = [m["session"] for m in _online(recorder)]
     assert sessions == sorted(sessions) and len(set(sessions)) == len(sessions)
+    # The Will was re-registered with the new session: a second death is reported with it.
+    agent.signal(signal.SIGKILL)
+    will = wait_until(
+        lambda: [m for m in recorder.of("status") if m["state"] == "offline"], 15, what="Will"
+    )[-1]
+    assert will["session"] == sessions[-1] > sessions[0]
 
 
 def test_mcu_readings_events_and_vanish(recorder, mcu, agent_factory):
