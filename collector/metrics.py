@@ -1,9 +1,8 @@
 """Prometheus metrics of the collector, in a registry of its own (not the global one).
 
-Counters the hot path already keeps (``IngestStats``, spool depth, connection state) are read
-at scrape time by a custom collector, so ingest never takes the Prometheus client's locks per
-message. Events that happen rarely (an Influx write, an alert sent) use ordinary
-``Histogram``/``Counter`` objects.
+Every unit already keeps plain counters (``IngestStats``, ``Storage.snapshot()``,
+``AlertService.stats()``); they are read at scrape time by callback collectors, so the hot path
+never takes the Prometheus client's locks per message.
 
 Names (``loaxa_`` prefix):
     loaxa_ingest_messages_total{kind}        accepted messages
@@ -12,17 +11,25 @@ Names (``loaxa_`` prefix):
     loaxa_ingest_backlog                     messages received, not yet stored
     loaxa_mqtt_connected                     1 when the broker session is up
     loaxa_serial_gateway_up{gateway}         1 when the gateway's line answered recently
+    loaxa_unknown_stations                   distinct unknown station ids seen (bounded)
     loaxa_spool_depth                        points in the durable spool, not yet in InfluxDB
-    loaxa_influx_write_seconds               InfluxDB write latency (histogram)
-    loaxa_alerts_total{channel,outcome}      alert deliveries
+    loaxa_influx_write_seconds               InfluxDB write latency (summary: _count, _sum)
+    loaxa_influx_points_written_total        points InfluxDB accepted
+    loaxa_influx_last_write_seconds          latency of the latest write
+    loaxa_alerts_total{channel,outcome}      alert deliveries (sent, failed, fallback ...)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -41,18 +48,6 @@ class _Callback(Collector):
 class CollectorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.write_seconds = Histogram(
-            "loaxa_influx_write_seconds",
-            "InfluxDB write latency",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
-        self.alerts = Counter(
-            "loaxa_alerts",
-            "Alert deliveries by channel and outcome",
-            ["channel", "outcome"],
-            registry=self.registry,
-        )
 
     def add_callback(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Register ``fn``; it yields metric families each time /metrics is scraped."""
@@ -64,6 +59,7 @@ class CollectorMetrics:
 
 def ingest_families(stats: IngestStats) -> Iterable[Metric]:
     accepted, rejected, skews = stats.snapshot()
+    unknown_count = len(stats.unknown_stations)
     messages = CounterMetricFamily(
         "loaxa_ingest_messages", "Accepted messages by kind", labels=["kind"]
     )
@@ -81,7 +77,64 @@ def ingest_families(stats: IngestStats) -> Iterable[Metric]:
     )
     for station, ms in sorted(skews.items()):
         skew.add_metric([station], ms / 1000)
-    return [messages, rejects, skew]
+    unknown = GaugeMetricFamily(
+        "loaxa_unknown_stations", "Distinct unknown station ids seen", value=unknown_count
+    )
+    return [messages, rejects, skew, unknown]
+
+
+def storage_families(snap: Mapping[str, object]) -> Iterable[Metric]:
+    """From ``collector.storage.Storage.snapshot()``."""
+    write = SummaryMetricFamily("loaxa_influx_write_seconds", "InfluxDB write latency")
+    write.add_metric(
+        [],
+        count_value=_num(snap, "batches_written_total"),
+        sum_value=_num(snap, "write_seconds_total"),
+    )
+    return [
+        write,
+        CounterMetricFamily(
+            "loaxa_influx_points_written",
+            "Points InfluxDB accepted",
+            value=_num(snap, "points_written_total"),
+        ),
+        GaugeMetricFamily(
+            "loaxa_influx_last_write_seconds",
+            "Latency of the latest write",
+            value=_num(snap, "last_write_seconds"),
+        ),
+        GaugeMetricFamily(
+            "loaxa_spool_depth",
+            "Points spooled, not yet in InfluxDB",
+            value=_num(snap, "spool_depth"),
+        ),
+        CounterMetricFamily(
+            "loaxa_influx_retries", "Write retries", value=_num(snap, "retries_total")
+        ),
+    ]
+
+
+def alerts_families(stats: Mapping[str, object]) -> Iterable[Metric]:
+    """From ``collector.alerts.service.AlertService.stats()``: {"channels": {ch: {outcome: n}}}."""
+    family = CounterMetricFamily(
+        "loaxa_alerts", "Alert deliveries by channel and outcome", labels=["channel", "outcome"]
+    )
+    channels = stats.get("channels")
+    if isinstance(channels, Mapping):
+        for channel, outcomes in sorted(channels.items()):
+            for outcome, n in sorted(dict(outcomes).items()):
+                family.add_metric([str(channel), str(outcome)], float(n))
+    undelivered = CounterMetricFamily(
+        "loaxa_alerts_undelivered",
+        "Notifications no channel could deliver",
+        value=float(stats.get("undelivered", 0) or 0),  # type: ignore[arg-type]
+    )
+    return [family, undelivered]
+
+
+def _num(snap: Mapping[str, object], key: str) -> float:
+    value = snap.get(key)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def gauge(name: str, doc: str, value: Callable[[], float]) -> Callable[[], Iterable[Metric]]:

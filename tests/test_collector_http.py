@@ -11,7 +11,14 @@ import pytest
 from collector.http import HealthReport, HttpConfig, HttpEndpoint
 from collector.ingest.stats import IngestStats
 from collector.ingest.validate import Accepted, Rejected, RejectReason
-from collector.metrics import CollectorMetrics, gauge, ingest_families, labelled_gauge
+from collector.metrics import (
+    CollectorMetrics,
+    alerts_families,
+    gauge,
+    ingest_families,
+    labelled_gauge,
+    storage_families,
+)
 from loaxa.payloads import Telemetry
 from loaxa.topics import Kind
 
@@ -30,7 +37,20 @@ def endpoint():
     stats = IngestStats(log_every_s=0)
     metrics = CollectorMetrics()
     metrics.add_callback(lambda: ingest_families(stats))
-    metrics.add_callback(gauge("loaxa_spool_depth", "points spooled", lambda: state["depth"]))
+    metrics.add_callback(gauge("loaxa_mqtt_connected", "up", lambda: state["broker"]))
+    metrics.add_callback(
+        lambda: storage_families(
+            {
+                "spool_depth": state["depth"],
+                "batches_written_total": 1,
+                "write_seconds_total": 0.02,
+                "points_written_total": 7,
+            }
+        )
+    )
+    metrics.add_callback(
+        lambda: alerts_families({"channels": {"sms": {"sent": 1}}, "undelivered": 0})
+    )
     metrics.add_callback(
         labelled_gauge("loaxa_serial_gateway_up", "gateway up", "gateway", lambda: {"gw-1": 1})
     )
@@ -73,7 +93,7 @@ def test_broken_check_answers_503(endpoint):
 
 
 def test_metrics_text(endpoint):
-    server, state, stats, metrics = endpoint
+    server, state, stats, _ = endpoint
     payload = Telemetry(station="cb-1", session=0, seq=0, ts=1000, agent_uptime_s=1)
     stats.record(
         [
@@ -84,8 +104,6 @@ def test_metrics_text(endpoint):
         "test",
     )
     state["depth"] = 42
-    metrics.write_seconds.observe(0.02)
-    metrics.alerts.labels("sms", "sent").inc()
     status, body = get(server.port, "/metrics")
     text = body.decode()
     assert status == 200
@@ -96,6 +114,9 @@ def test_metrics_text(endpoint):
     assert "loaxa_spool_depth 42.0" in text
     assert 'loaxa_serial_gateway_up{gateway="gw-1"} 1.0' in text
     assert "loaxa_influx_write_seconds_count 1.0" in text
+    assert "loaxa_influx_write_seconds_sum 0.02" in text
+    assert "loaxa_influx_points_written_total 7.0" in text
+    assert "loaxa_mqtt_connected 1.0" in text
     assert 'loaxa_alerts_total{channel="sms",outcome="sent"} 1.0' in text
 
 

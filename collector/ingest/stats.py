@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from collector.ingest.validate import Accepted, Rejected, RejectReason
 
 log = logging.getLogger("collector.ingest")
+_MAX_UNKNOWN = 1000
 
 
 @dataclass
@@ -57,7 +58,7 @@ class IngestStats:
                     self.rejected[r.reason] += 1
                     rejects.append(r)
                     if r.reason is RejectReason.UNKNOWN_STATION and r.station:
-                        self.unknown_stations[r.station] = int(time.time() * 1000)
+                        self._unknown(r.station)
                     if r.skew_ms is not None and r.station:
                         self.clocks[r.station] = StationClock(r.skew_ms, int(time.time() * 1000))
         for r in rejects:
@@ -66,6 +67,13 @@ class IngestStats:
             log.warning(
                 "station %s clock off by %.1f s (receive time - reading time)", station, skew / 1000
             )
+
+    def _unknown(self, station: str) -> None:
+        # Ids come from untrusted topics: keep a bounded set (the newest), for the log and /healthz.
+        if station not in self.unknown_stations and len(self.unknown_stations) >= _MAX_UNKNOWN:
+            oldest = min(self.unknown_stations, key=self.unknown_stations.__getitem__)
+            del self.unknown_stations[oldest]
+        self.unknown_stations[station] = int(time.time() * 1000)
 
     def snapshot(self) -> tuple[dict[str, int], dict[RejectReason, int], dict[str, int]]:
         """(accepted by kind, rejected by reason, clock skew ms by station), consistent."""
