@@ -260,3 +260,13 @@ def test_unknown_station_is_counted_not_fatal():
     assert sim.engine.counters["unknown_station"] == 1
     assert sim.engine.upstream_down("gw-nope", sim.now) == []
     assert sim.engine.counters["unknown_upstream"] == 1
+
+
+def test_reading_from_a_clock_far_ahead_uses_arrival_time():
+    sim = new_sim()
+    sim.run("07:05", {"cb-01267": {}})
+    sim.send(sim.telemetry("cb-01267", sim.now + 3_600_000))  # agent clock an hour ahead
+    sim.run("07:10", {"cb-01267": {}})
+    assert sim.engine.counters["future_timestamp"] == 1
+    assert sim.engine.counters["late_ignored"] == 0  # later honest readings still count
+    assert sim.events == []

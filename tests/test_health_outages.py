@@ -92,7 +92,7 @@ def test_flapping_link_gives_one_summary_instead_of_alert_pairs():
         (K.INCIDENT_CLOSED, A, drops[1] + 2 * MIN - 5000),
         (K.FLAP_SUMMARY, A, drops[2]),
     ]
-    assert sim.events[-1].details == {"count": 3, "window_min": 60}
+    assert sim.events[-1].details == {"count": 3, "window_min": 60, "maintenance": False}
 
 
 def test_gateway_stations_down_together_blame_the_upstream():

@@ -111,7 +111,7 @@ def test_a_day_of_one_commune():
         Cause.NETWORK,
         t("21:00") + 10 * S,
     )
-    assert ev[17].details == {"count": 3, "window_min": 60}
+    assert ev[17].details == {"count": 3, "window_min": 60, "maintenance": False}
 
 
 def test_the_day_in_numbers():

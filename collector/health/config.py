@@ -40,3 +40,6 @@ class HealthConfig(BaseModel):
     history_days: Annotated[
         int, Field(ge=1, description="transitions kept in memory (stored ones are kept forever)")
     ] = 40
+    max_clock_skew_s: Annotated[
+        int, Field(ge=0, description="readings stamped further ahead of arrival use arrival")
+    ] = 300

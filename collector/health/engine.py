@@ -58,6 +58,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
         self.transitions: dict[str, list[Transition]] = {sid: [] for sid in inventory.stations}
         self.counters: Counter[str] = Counter()
         self._new_transitions: list[Transition] = []
+        self._thresholds = {}
 
     # ----- public API -------------------------------------------------------------------
     def observe(self, payload: Payload, received_ms: int) -> list[HealthEvent]:
@@ -95,7 +96,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
                 and now_ms >= out.end_ms + self.config.backfill_settle_s * 1000
             ):
                 self._judge(sid, rt, now_ms, events)
-            th = self.inventory.thresholds_for(sid)
+            th = self._th(sid)
             if (
                 rt.state is not State.DOWN
                 and rt.last_rx_ms is not None
@@ -171,6 +172,11 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
     def _data(
         self, sid: str, rt: StationRuntime, p: Payload, now: int, events: list[HealthEvent]
     ) -> None:
+        if p.ts > now + self.config.max_clock_skew_s * 1000:
+            # A clock far ahead would make every later reading look old: use arrival time.
+            self.counters["future_timestamp"] += 1
+            log.warning("%s: reading stamped %d ms ahead of arrival", sid, p.ts - now)
+            p = p.model_copy(update={"ts": now})
         if p.session > rt.session:
             rt.session, rt.offline = p.session, False
         out = rt.outage
@@ -188,7 +194,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
 
     def _evidence(self, sid: str, p: Payload) -> Evidence:
         if isinstance(p, Telemetry):
-            th = self.inventory.thresholds_for(sid)
+            th = self._th(sid)
             quiet = audio_quiet(p, th.silence_threshold_dbfs)
             return Evidence(p.ts, quiet, p.power.on_battery)
         if isinstance(p, Event) and p.code in (EventCode.POWER_LOST, EventCode.POWER_RESTORED):
@@ -201,7 +207,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
         ts = p.ts
         change: tuple[int, bool] | None = None
         if isinstance(p, Telemetry):
-            th = self.inventory.thresholds_for(sid)
+            th = self._th(sid)
             self._power(sid, rt, ts, p.power.on_battery, p.power.battery_v, events)
             fault = amp_fault(p)
             rt.amp_fault = rt.amp_fault if fault is None else fault
@@ -214,11 +220,11 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             if due is not None:
                 events.append(self._unscheduled(sid, due, p))
         elif isinstance(p, Event):
-            self._station_event(sid, rt, p, events)
+            self._agent_event(sid, rt, p, events)
         at = change[0] if change is not None else ts
         self._set_condition(sid, rt, self._live_state(sid, rt), at, now, events)
 
-    def _station_event(
+    def _agent_event(
         self, sid: str, rt: StationRuntime, p: Event, events: list[HealthEvent]
     ) -> None:
         if p.code is EventCode.POWER_LOST:
@@ -231,12 +237,9 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             rt.amp_fault = False
 
     def _unscheduled(self, sid: str, due: int, p: Telemetry) -> HealthEvent:
-        commune = self.inventory.stations[sid].commune
-        since = due - int(self.inventory.thresholds_for(sid).unscheduled_after_min * 60_000)
+        since = due - int(self._th(sid).unscheduled_after_min * 60_000)
         details = {"since_ms": since, "rms_dbfs": p.audio.rms_dbfs}
-        return HealthEvent(
-            HealthEventKind.UNSCHEDULED_BROADCAST, due, sid, commune, None, None, details
-        )
+        return self._station_event(HealthEventKind.UNSCHEDULED_BROADCAST, due, sid, details)
 
     def _power(
         self,
@@ -259,7 +262,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
         left = battery_time_left_ms(rt.battery, self.config.battery_cutoff_v)
         if len(rt.battery) < 3:
             left = None
-        low = volts < self.inventory.thresholds_for(sid).battery_low_v
+        low = volts < self._th(sid).battery_low_v
         soon = left is not None and left <= self.config.battery_warning_min * 60_000
         if rt.battery_warned or not (low or soon):
             return
@@ -269,15 +272,12 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             "time_left_min": None if left is None else round(left / 60_000),
             "on_battery_min": round((ts - (rt.on_battery_since or ts)) / 60_000),
         }
-        commune = self.inventory.stations[sid].commune
-        events.append(
-            HealthEvent(HealthEventKind.BATTERY_WARNING, ts, sid, commune, None, None, details)
-        )
+        events.append(self._station_event(HealthEventKind.BATTERY_WARNING, ts, sid, details))
 
     def _live_state(self, sid: str, rt: StationRuntime) -> State:
         if rt.audio.silent:
             return State.SILENT
         if not rt.on_battery:
             return State.OPERATING
-        low = self.inventory.thresholds_for(sid).battery_low_v
+        low = self._th(sid).battery_low_v
         return State.BATTERY_LOW if rt.battery and rt.battery[-1][1] < low else State.ON_BATTERY

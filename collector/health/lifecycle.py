@@ -19,7 +19,7 @@ from collector.health.runtime import Outage, StationRuntime
 from collector.health.schedules import window_at
 from collector.health.signals import AudioRuns
 from collector.health.upstreams import UpstreamStatus, down_event, quorum_down, restored_event
-from collector.inventory import Inventory
+from collector.inventory import Inventory, Thresholds
 
 _PROBLEMS = (State.DOWN, State.SILENT)
 
@@ -33,8 +33,25 @@ class StationLifecycle:
     counters: Counter[str]
     _new_transitions: list[Transition]
 
+    _thresholds: dict[str, Thresholds]
+
     def _live_state(self, sid: str, rt: StationRuntime) -> State:
         raise NotImplementedError
+
+    def _th(self, sid: str) -> Thresholds:
+        """The station's merged thresholds (computed once: the inventory is fixed)."""
+        th = self._thresholds.get(sid)
+        if th is None:
+            th = self._thresholds[sid] = self.inventory.thresholds_for(sid)
+        return th
+
+    def _station_event(
+        self, kind: HealthEventKind, ts: int, sid: str, details: dict[str, object]
+    ) -> HealthEvent:
+        """A station-level event that is not an incident; marked when in maintenance."""
+        maint = self.inventory.in_maintenance(sid, ts) is not None
+        commune = self.inventory.stations[sid].commune
+        return HealthEvent(kind, ts, sid, commune, None, None, {**details, "maintenance": maint})
 
     # ----- conditions and the timeline --------------------------------------------------
     def _set_condition(
@@ -145,7 +162,7 @@ class StationLifecycle:
         for sid, rt in self.stations.items():
             if rt.state is not State.DOWN or rt.incident is not None or rt.problem_since is None:
                 continue
-            th = self.inventory.thresholds_for(sid)
+            th = self._th(sid)
             window_ms = th.flap_window_min * 60_000
             flapping = rt.flaps.flapping(now, window_ms, th.flap_threshold)
             hold_s = self.config.flap_hold_s if flapping else th.damping_s
@@ -161,14 +178,11 @@ class StationLifecycle:
         anchor = rt.last_ts_ms if rt.last_ts_ms is not None else at
         rt.outage = Outage(start_ms=at, anchor_ms=min(anchor, at), anchor_on_battery=rt.on_battery)
         self._set_condition(sid, rt, State.DOWN, at, now, events)
-        th = self.inventory.thresholds_for(sid)
+        th = self._th(sid)
         count = rt.flaps.drop(at, th.flap_window_min * 60_000, th.flap_threshold)
         if count is not None:
             details = {"count": count, "window_min": th.flap_window_min}
-            commune = self.inventory.stations[sid].commune
-            events.append(
-                HealthEvent(HealthEventKind.FLAP_SUMMARY, at, sid, commune, None, None, details)
-            )
+            events.append(self._station_event(HealthEventKind.FLAP_SUMMARY, at, sid, details))
 
     def _reconnect(self, sid: str, rt: StationRuntime, at: int, events: list[HealthEvent]) -> None:
         assert rt.outage is not None
@@ -184,7 +198,7 @@ class StationLifecycle:
         if not out.evidence:  # nothing learned: the DOWN period stands as recorded
             self._close_down(rt, out.end_ms, events)
             return
-        th = self.inventory.thresholds_for(sid)
+        th = self._th(sid)
         schedule = self.inventory.schedule_for(sid)
         tz = self.inventory.province.tz
         verdict = judge_outage(
