@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from collector.health.availability import availability
 from collector.health.config import HealthConfig
@@ -39,9 +40,11 @@ def test_backfill_shows_station_on_air_reclassifies_incident_as_link_down():
     assert kinds(sim.events) == [
         (K.INCIDENT_OPENED, A, lost),
         (K.INCIDENT_RECLASSIFIED, A, back),
+        (K.INCIDENT_CLOSED, A, back),
     ]
     fixed = sim.events[1].incident
-    assert (fixed.state, fixed.cause, fixed.closed_ms) == (State.LINK_DOWN, Cause.NETWORK, back)
+    assert (fixed.state, fixed.cause) == (State.LINK_DOWN, Cause.NETWORK)
+    assert sim.events[2].incident == replace(fixed, closed_ms=back)
     assert sim.events[1].details["message"] == "link restored, station was on air"
     assert fixed.id == sim.events[0].incident.id
     timeline = [(t.state, t.ts_ms) for t in sim.engine.transitions[A]]

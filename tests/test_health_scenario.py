@@ -84,12 +84,15 @@ def test_a_day_of_one_commune():
         (K.INCIDENT_CLOSED, C, t("11:31")),
         (K.INCIDENT_OPENED, A, flap[0]),
         (K.INCIDENT_RECLASSIFIED, A, flap[0] + 2 * MIN),
+        (K.INCIDENT_CLOSED, A, flap[0] + 2 * MIN),
         (K.INCIDENT_OPENED, A, flap[1]),
         (K.INCIDENT_RECLASSIFIED, A, flap[1] + 2 * MIN),
+        (K.INCIDENT_CLOSED, A, flap[1] + 2 * MIN),
         (K.FLAP_SUMMARY, A, flap[2]),  # then quiet: no pair per flap
         (K.UNSCHEDULED_BROADCAST, A, t("19:11")),  # loud from 19:01
         (K.INCIDENT_OPENED, A, t("20:00") + 30 * S),
         (K.INCIDENT_RECLASSIFIED, A, t("21:00") + 10 * S),  # link down, station was on air
+        (K.INCIDENT_CLOSED, A, t("21:00") + 10 * S),
     ]
     ev = sim.events
     causes = [e.incident.cause for e in ev if e.kind is K.INCIDENT_OPENED]
@@ -105,13 +108,13 @@ def test_a_day_of_one_commune():
     ]
     assert [e.incident.maintenance for e in ev[5:7]] == [True, True]
     assert all(e.details["held"] for e in ev[8:10])
-    last = ev[-1].incident
+    last = ev[-1].incident  # closed with the corrected state and cause
     assert (last.state, last.cause, last.closed_ms) == (
         State.LINK_DOWN,
         Cause.NETWORK,
         t("21:00") + 10 * S,
     )
-    assert ev[17].details == {"count": 3, "window_min": 60, "maintenance": False}
+    assert ev[19].details == {"count": 3, "window_min": 60, "maintenance": False}
 
 
 def test_the_day_in_numbers():

@@ -3,6 +3,10 @@
 Event times (``HealthEvent.ts_ms``) are station time: an opening carries the moment the
 problem began (``Incident.opened_ms``), a closing the moment it ended; ``details["detected_ms"]``
 says when the engine knew. Details are template variables for alerts.
+
+Invariant: every INCIDENT_OPENED is followed by exactly one INCIDENT_CLOSED with the same id;
+INCIDENT_RECLASSIFIED (zero or more, in between) carries the corrected incident. An incident
+found to be "link down, station on air" is closed with state LINK_DOWN and cause NETWORK.
 """
 
 from __future__ import annotations

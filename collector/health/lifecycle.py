@@ -218,11 +218,12 @@ class StationLifecycle:
             return
         rt.incident, rt.problem_since = None, None
         first_bad = verdict.outage_start
-        if first_bad is None:
-            fixed = replace(inc, state=State.LINK_DOWN, cause=Cause.NETWORK, closed_ms=out.end_ms)
-            events.append(
-                inc_events.reclassified(inc, fixed, out.end_ms, inc_events.RECLASSIFIED_ON_AIR)
-            )
+        if first_bad is None:  # on air all along: corrected, then closed like any other
+            fixed = replace(inc, state=State.LINK_DOWN, cause=Cause.NETWORK)
+            message = inc_events.RECLASSIFIED_ON_AIR
+            events.append(inc_events.reclassified(inc, fixed, out.end_ms, message))
+            _, event = inc_events.closed(fixed, out.end_ms)
+            events.append(event)
             return
         cause = inc.cause
         if verdict.on_battery_at_loss and cause is not Cause.UPSTREAM:
