@@ -101,3 +101,21 @@ def parse_ack_topic(topic: str) -> tuple[str, str, str]:
                            strict=True):
         check_segment(name, value)
     return parts[2], parts[5], parts[6]
+
+
+# --- Commands to one station (reserved, v1), read only by that station (deploy/mosquitto ACL) ---
+#   loaxa/v1/<province>/<commune>/<station>/cmd/<name>
+# Seven or more levels, so the six-level station filter never matches them.
+CMD = "cmd"
+
+
+def command_subscription(province: str, commune: str, station: str) -> str:
+    """Filter of every command addressed to one station."""
+    for name, value in (("province", province), ("commune", commune), ("station", station)):
+        check_segment(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{commune}/{station}/{CMD}/#"
+
+
+def command_topic(province: str, commune: str, station: str, name: str) -> str:
+    check_segment("command", name)
+    return command_subscription(province, commune, station)[:-1] + name
