@@ -8,10 +8,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from agent.config import parse_config
+from agent.service import run
 from firmware_protocol.enums import EventCode as McuEventCode
 from loaxa.sim.mcu import SimulatedMcu
 from tests.servers import wait_until
@@ -84,6 +89,15 @@ class AgentProcess:
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t not in before], 10, what="threads to end"
+    )
 
 
 @pytest.fixture
@@ -212,3 +226,29 @@ def test_mcu_readings_events_and_vanish(recorder, mcu, agent_factory):
     )
     assert seqs == list(range(len(seqs)))  # one sequence across kinds, no gap
     agent.signal(signal.SIGTERM)
+
+
+def test_service_in_process_with_pcm_audio(tmp_path, mosquitto, recorder, mcu):
+    """audio.source = "pcm": the level in telemetry is measured from the samples."""
+    t = np.arange(16000 * 3) / 16000
+    (tmp_path / "feed.raw").write_bytes(
+        (0.25 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype("<i2").tobytes()
+    )
+    path = write_config(tmp_path, mosquitto.port, mcu.path)
+    text = path.read_text() + f'[audio]\nsource = "pcm"\npcm_path = "{tmp_path / "feed.raw"}"\n'
+    cfg = parse_config(tomllib.loads(text))
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(cfg, stop))
+    thread.start()
+    try:
+        pcm = wait_until(
+            lambda: [m for m in recorder.of("telemetry") if m["audio"]["source"] == "pcm"],
+            20, what="telemetry with PCM levels",
+        )[-1]  # fmt: skip
+    finally:
+        stop.set()
+        thread.join(30)
+    assert pcm["audio"]["rms_dbfs"] == pytest.approx(-15.05, abs=0.3)  # 0.25 FS sine
+    assert pcm["audio"]["peak_dbfs"] == pytest.approx(-12.04, abs=0.3)
+    assert pcm["controller"] == "ok" and not thread.is_alive()
+    assert [m["reason"] for m in recorder.of("status") if m["state"] == "offline"] == ["graceful"]

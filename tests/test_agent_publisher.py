@@ -56,6 +56,15 @@ class Recorder:
         self.client.disconnect()
 
 
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t not in before], 10, what="threads to end"
+    )
+
+
 @pytest.fixture
 def recorder(mosquitto):
     rec = Recorder(mosquitto.port)
