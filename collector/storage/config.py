@@ -27,7 +27,9 @@ class InfluxConfig(BaseModel):
     rp: str | None = Field(None, description="v1: retention policy (default: the db's default)")
     user: str | None = Field(None, description="v1: user name (HTTP basic auth)")
     password: str | None = Field(None, description="v1: password")
-    create_database: bool = Field(False, description="v1: CREATE DATABASE at start (needs admin)")
+    create_database: bool = Field(
+        False, description="v1: CREATE DATABASE at start and when missing (needs admin)"
+    )
     bucket: str | None = Field(None, description="v2: bucket (1.8+: 'db/rp')")
     org: str | None = Field(None, description="v2: organisation (1.8+: '-')")
     token: str | None = Field(None, description="v2: API token (1.8+: 'user:password')")

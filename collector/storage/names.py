@@ -34,6 +34,12 @@ MEASUREMENTS = (
     CLOCK_SKEW,
 )
 
+# Dashboard feeds (SCHEMA.md; encoders in points.py, built from the inventory and the health
+# timelines by dashboards/feeds.py)
+STATION_INFO = "station_info"
+AVAILABILITY = "availability"
+MEASUREMENTS += (STATION_INFO, AVAILABILITY)
+
 # Tags
 T_PROVINCE = "province"  # topic slug, e.g. "cao-bang"
 T_COMMUNE = "commune"  # 5-digit GSO code, e.g. "01273"
@@ -127,3 +133,22 @@ F_NAME = "name"
 F_COUNT = "count"
 F_DETAIL = "detail"
 F_SKEW_MS = "skew_ms"
+
+# station_info fields (the inventory, for maps and "who to call" tables)
+F_STATION_NAME = "station_name"
+F_COMMUNE_NAME = "commune_name"
+F_LAT = "lat"
+F_LON = "lon"
+F_REQUIRED = "required"
+F_POSITION = "position"  # demo | surveyed
+F_TECHNICIAN = "technician"  # names, "; "-separated
+F_PHONE = "phone"  # phones, "; "-separated
+
+# availability tags and fields (period to date, written periodically by the collector)
+T_PERIOD = "period"  # month
+F_PERCENT = "percent"
+F_OPERATING_S = "operating_s"
+F_DOWN_S = "down_s"
+F_MAINTENANCE_S = "maintenance_s"
+F_UNKNOWN_S = "unknown_s"
+F_PERIOD_START_MS = "period_start_ms"

@@ -258,3 +258,69 @@ def clock_skew_point(ts_ms: int, province: str, commune: str, station: str, skew
     """Receive time minus message ``ts`` for a live (non-backfill) message, in ms."""
     tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: station}
     return encode_line(n.CLOCK_SKEW, tags, {n.F_SKEW_MS: int(skew_ms)}, ts_ms)
+
+
+def station_info_point(
+    ts_ms: int,
+    province: str,
+    commune: str,
+    station: str,
+    *,
+    station_name: str,
+    commune_name: str,
+    lat: float,
+    lon: float,
+    required: bool,
+    position: str,
+    technician: str | None = None,
+    phone: str | None = None,
+) -> str:
+    """A station as the inventory describes it (for maps and "who to call" tables). Written at
+    start-up and on inventory reload; the latest point per station is the truth."""
+    tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: station}
+    fields: dict[str, FieldValue | None] = {
+        n.F_STATION_NAME: station_name,
+        n.F_COMMUNE_NAME: commune_name,
+        n.F_LAT: float(lat),
+        n.F_LON: float(lon),
+        n.F_REQUIRED: bool(required),
+        n.F_POSITION: position,
+        n.F_TECHNICIAN: technician or None,
+        n.F_PHONE: phone or None,
+    }
+    return encode_line(n.STATION_INFO, tags, fields, ts_ms)
+
+
+def availability_point(
+    ts_ms: int,
+    province: str,
+    commune: str,
+    station: str | None,
+    *,
+    period_start_ms: int,
+    operating_ms: int,
+    down_ms: int,
+    maintenance_ms: int,
+    unknown_ms: int,
+    period: str = "month",
+) -> str:
+    """Availability from ``period_start_ms`` to ``ts_ms``, for a station or (station=None) its
+    commune. ``percent`` = operating / (operating + down): maintenance and unknown time are
+    reported apart, never counted as up or down; absent when nothing is known."""
+    known = operating_ms + down_ms
+    tags = {
+        n.T_PROVINCE: province,
+        n.T_COMMUNE: commune,
+        n.T_STATION: station,
+        n.T_SCOPE: "commune" if station is None else "station",
+        n.T_PERIOD: period,
+    }
+    fields: dict[str, FieldValue | None] = {
+        n.F_PERCENT: 100.0 * operating_ms / known if known > 0 else None,
+        n.F_OPERATING_S: operating_ms / 1000.0,
+        n.F_DOWN_S: down_ms / 1000.0,
+        n.F_MAINTENANCE_S: maintenance_ms / 1000.0,
+        n.F_UNKNOWN_S: unknown_ms / 1000.0,
+        n.F_PERIOD_START_MS: int(period_start_ms),
+    }
+    return encode_line(n.AVAILABILITY, tags, fields, ts_ms)
