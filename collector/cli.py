@@ -1,0 +1,146 @@
+"""``loaxa collector``, ``loaxa status``, ``loaxa ack``: the provincial collector's commands.
+
+    loaxa collector --config /etc/loaxa/collector.toml           run until SIGTERM/SIGINT
+    loaxa collector --config FILE --check                        validate config + inventory
+    loaxa status --config FILE                                   station table from the state store
+    loaxa ack 123 --config FILE --by "Nông Văn Minh"             acknowledge an alert
+
+``ack`` publishes the acknowledgement to the broker (collector.alerts.ack): the running daemon
+applies it, and a daemon that is restarting gets it from its persistent session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+
+from collector.config import CollectorConfig, ConfigError, load_config
+
+log = logging.getLogger("collector")
+DEFAULT_CONFIG = "/etc/loaxa/collector.toml"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "collector",
+        help="run the provincial collector (MQTT/serial -> InfluxDB, health, alerts)",
+        description="Validates every agent message, stores it in InfluxDB through a durable "
+        "spool, judges each station's health and alerts technicians.",
+    )
+    _config_arg(run)
+    run.add_argument("--check", action="store_true", help="validate config and inventory, exit")
+    run.set_defaults(func=_run)
+
+    status = subparsers.add_parser(
+        "status", help="table of stations: commune, state, since, technician"
+    )
+    _config_arg(status)
+    status.set_defaults(func=_status)
+
+    ack = subparsers.add_parser("ack", help="acknowledge an alert (its code or incident id)")
+    ack.add_argument("incident", metavar="INCIDENT", help="3-digit code from the SMS, or id")
+    _config_arg(ack)
+    ack.add_argument("--by", required=True, metavar="NAME", help="who takes it on")
+    ack.set_defaults(func=_ack)
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}"
+    )
+
+
+def _load(args: argparse.Namespace) -> CollectorConfig | None:
+    try:
+        return load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 2
+    from collector.inventory import InventoryError, load_inventory
+
+    try:
+        inventory = load_inventory(config.inventory)
+    except (InventoryError, OSError) as err:
+        print(f"{config.inventory}: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(
+            f"{args.config}: OK - {len(inventory.stations)} stations of {inventory.province.name},"
+            f" broker {config.mqtt.host}:{config.mqtt.port}, influx {config.influx.url},"
+            f" {len(config.serial_gateways)} serial gateway(s)"
+        )
+        return 0
+    from collector.daemon import Collector  # heavy imports only when running
+
+    return Collector(config).run()
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 2
+    from collector.health.store import HealthStore, StoreError
+    from collector.inventory import load_inventory
+
+    inventory = load_inventory(config.inventory)
+    if not config.daemon.state_db.exists():
+        print(f"{config.daemon.state_db}: no state yet (has the collector run?)", file=sys.stderr)
+        return 1
+    try:
+        store = HealthStore(config.daemon.state_db)
+        snap = store.load() or {"stations": {}}
+        store.close()
+    except StoreError as err:
+        print(err, file=sys.stderr)
+        return 1
+    tz = inventory.province.tz
+    rows = [("COMMUNE", "STATION", "STATE", "SINCE", "TECHNICIAN")]
+    for sid, station in sorted(inventory.stations.items(), key=lambda kv: (kv[1].commune, kv[0])):
+        rt = snap["stations"].get(sid, {})
+        since = rt.get("since_ms")
+        when = datetime.fromtimestamp(since / 1000, tz).strftime("%Y-%m-%d %H:%M") if since else "-"
+        techs = ", ".join(t.name for t in inventory.technicians_for(sid)) or "-"
+        commune = (
+            inventory.communes[station.commune].name
+            if station.commune in inventory.communes
+            else station.commune
+        )
+        rows.append((commune, sid, rt.get("reported", rt.get("state", "unknown")), when, techs))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _ack(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 2
+    from collector.alerts.ack import publish_ack
+    from collector.alerts.errors import ChannelError
+    from collector.inventory import load_inventory
+
+    province = load_inventory(config.inventory).province.slug
+    try:
+        publish_ack(
+            config.mqtt.host,
+            config.mqtt.port,
+            province,
+            args.incident,
+            args.by,
+            username=config.mqtt.username,
+            password=config.mqtt.password,
+        )
+    except (ChannelError, ValueError) as err:
+        print(f"ack failed: {err}", file=sys.stderr)
+        return 1
+    print(f"acknowledgement of {args.incident} by {args.by} sent")
+    return 0

@@ -1,0 +1,332 @@
+"""The collector daemon: assembles ingest, storage, health and alerts, and runs them.
+
+Data path: MQTT / serial gateways -> Pipeline (validate) -> StorageSink (spool, durable) ->
+MQTT ACK. After the append the health engine observes the messages; its events go to the alerts
+service, the state store (incident history) and InfluxDB (state and incident points).
+
+Threads: paho's network loop and the MQTT ingest worker, one per serial gateway, the storage
+drainer, the alert dispatcher, apscheduler (health tick, alert tick), the HTTP server. The
+health engine is pure and single-threaded: ``HealthLoop`` serialises every call with a lock.
+
+Stop (SIGTERM/SIGINT): inputs first (received messages are stored and ACKed), then the jobs,
+then a last state save, then alerts and storage. Anything not stored is not ACKed, so the
+broker delivers it again to the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from collector.alerts.service import AlertService
+from collector.config import CollectorConfig
+from collector.health.engine import HealthEngine
+from collector.health.events import HealthEvent, HealthEventKind, State
+from collector.health.store import HealthStore
+from collector.http import HealthReport, HttpEndpoint
+from collector.ingest.mqtt import MqttIngest
+from collector.ingest.ops_client import OpsClient
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.serial_gateway import SerialGateway
+from collector.ingest.sink import StorageSink
+from collector.ingest.stats import IngestStats
+from collector.ingest.validate import Accepted
+from collector.inventory import Inventory, load_inventory
+from collector.metrics import (
+    CollectorMetrics,
+    alerts_families,
+    gauge,
+    ingest_families,
+    labelled_gauge,
+    storage_families,
+)
+from collector.storage import Storage
+from collector.storage.points import incident_point, state_point
+
+log = logging.getLogger("collector")
+
+_PHASE = {
+    HealthEventKind.INCIDENT_OPENED: "open",
+    HealthEventKind.INCIDENT_CLOSED: "close",
+    HealthEventKind.INCIDENT_RECLASSIFIED: "reclassified",
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class HealthLoop:
+    """The health engine with its outputs (alerts, state store, InfluxDB), behind one lock."""
+
+    def __init__(
+        self,
+        engine: HealthEngine,
+        store: HealthStore,
+        storage: Storage,
+        alerts: AlertService | None,
+    ) -> None:
+        self.engine, self.store, self.storage, self.alerts = engine, store, storage, alerts
+        self.inventory: Inventory = engine.inventory
+        self._lock = threading.Lock()
+
+    def observe(self, messages: Sequence[Accepted]) -> None:
+        with self._lock:
+            events: list[HealthEvent] = []
+            for m in messages:
+                events.extend(self.engine.observe(m.payload, m.received_ms))
+            self._publish(events, now_ms())
+
+    def upstream_state(self, upstream: str, up: bool, ts_ms: int) -> None:
+        with self._lock:
+            if up:
+                events = self.engine.upstream_up(upstream, ts_ms)
+            else:
+                events = self.engine.upstream_down(upstream, ts_ms)
+            self._publish(events, ts_ms)
+
+    def tick(self) -> None:
+        now = now_ms()
+        with self._lock:
+            self._publish(self.engine.tick(now), now)
+            self.store.save(self.engine.snapshot(), now)
+
+    def _publish(self, events: list[HealthEvent], now: int) -> None:
+        province = self.inventory.province.slug
+        lines = []
+        for t in self.engine.drain_transitions():
+            commune = self.inventory.stations[t.station].commune
+            lines.append(
+                state_point(
+                    t.ts_ms,
+                    province,
+                    commune,
+                    t.station,
+                    t.state,
+                    t.cause,
+                    link_down=t.state is State.LINK_DOWN,
+                )
+            )
+        for e in events:
+            phase = _PHASE.get(e.kind)
+            if phase and e.incident is not None:
+                lines.append(incident_point(e.incident, province, phase, e.ts_ms))
+        if lines:
+            self.storage.append(lines)
+        if not events:
+            return
+        self.store.record_events(events, now)
+        for e in events:
+            log.info("health: %s %s %s", e.kind.value, e.station or e.upstream or "", e.details)
+            if self.alerts is not None:
+                self.alerts.handle(e)
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.inventory = load_inventory(config.inventory)
+        province = self.inventory.province.slug
+        config.daemon.state_db.parent.mkdir(parents=True, exist_ok=True)
+        self.storage = Storage(config.storage)
+        self.store = HealthStore(config.daemon.state_db)
+        engine = HealthEngine(self.inventory, config.health)
+        saved = self.store.load()
+        if saved is not None:
+            engine.restore(saved)
+        self.ops = OpsClient(config.mqtt)
+        self.alerts = None
+        if config.alerts.enabled:
+            self.alerts = AlertService.from_config(
+                config.alerts, self.inventory, self.ops.client, province
+            )
+            self.ops.on_connect.append(self._attach_acks)
+        self._alerts_state = config.daemon.state_db.with_suffix(".alerts.json")
+        self.health = HealthLoop(engine, self.store, self.storage, self.alerts)
+        self.stop_event = threading.Event()
+        self.stats = IngestStats(
+            config.validation.reject_log_every_s, int(config.validation.skew_warn_s * 1000)
+        )
+        self.sink = StorageSink(self.storage, on_stored=self.health.observe)
+        self.pipeline = Pipeline(
+            lambda: self.inventory,
+            config.validation.limits(),
+            self.sink,
+            self.stats,
+            stop=self.stop_event,
+        )
+        self.mqtt = MqttIngest(config.mqtt, self.pipeline)
+        self.gateways = [
+            SerialGateway(
+                g,
+                province,
+                self._stations_on(g.id),
+                self.pipeline,
+                on_state=self.health.upstream_state,
+            )
+            for g in config.serial_gateways
+        ]
+        self.metrics = self._metrics()
+        self.http = (
+            HttpEndpoint(config.http, self.health_report, self.metrics)
+            if config.http.enabled
+            else None
+        )
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not every tick in the log
+
+    def _stations_on(self, gateway: str):
+        def stations() -> dict[int, tuple[str, str]]:
+            return {
+                s.address: (s.id, s.commune)
+                for s in self.inventory.stations.values()
+                if s.upstream == gateway and s.address is not None
+            }
+
+        return stations
+
+    def _attach_acks(self) -> None:
+        if self.alerts is not None and self.alerts.acks is not None:
+            self.alerts.acks.attach()
+
+    # --- observability ------------------------------------------------------------------
+    def _metrics(self) -> CollectorMetrics:
+        m = CollectorMetrics()
+        m.add_callback(lambda: ingest_families(self.stats))
+        m.add_callback(lambda: storage_families(self.storage.snapshot()))
+        m.add_callback(
+            gauge("loaxa_ingest_backlog", "Received, not yet stored", lambda: self.mqtt.backlog)
+        )
+        m.add_callback(
+            gauge(
+                "loaxa_mqtt_connected",
+                "1 when the broker session is up",
+                lambda: self.mqtt.connected,
+            )
+        )
+        m.add_callback(
+            labelled_gauge(
+                "loaxa_serial_gateway_up",
+                "1 when the line answers",
+                "gateway",
+                lambda: {g.config.id: bool(g.up) for g in self.gateways},
+            )
+        )
+        if self.alerts is not None:
+            alerts = self.alerts
+            m.add_callback(lambda: alerts_families(alerts.stats()))
+        return m
+
+    def health_report(self) -> HealthReport:
+        snap = self.storage.snapshot()
+        checks = {
+            "broker_connected": self.mqtt.connected,
+            "influx_writable": snap.get("alarm_active") is None,
+            "spool_not_full": not snap.get("spool_full"),
+        }
+        for g in self.gateways:
+            checks[f"gateway_{g.config.id}_up"] = bool(g.up)
+        info = {
+            "spool_depth": snap.get("spool_depth", 0),
+            "ingest_backlog": self.mqtt.backlog,
+            "last_error": snap.get("last_error"),
+        }
+        return HealthReport(checks, info)
+
+    # --- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        log.info(
+            "collector starting: %d stations in %s, state in %s",
+            len(self.inventory.stations),
+            self.config.inventory,
+            self.config.daemon.state_db,
+        )
+        self._restore_alerts()
+        self.storage.start()
+        if self.alerts is not None:
+            self.alerts.start()
+        self.ops.start()
+        self.mqtt.start()
+        for g in self.gateways:
+            g.start()
+        d = self.config.daemon
+        self.scheduler.add_job(
+            self._job(self.health.tick),
+            "interval",
+            seconds=d.health_tick_s,
+            id="health_tick",
+            coalesce=True,
+            max_instances=1,
+        )
+        if self.alerts is not None:
+            self.scheduler.add_job(
+                self._job(self._alert_tick),
+                "interval",
+                seconds=d.alert_tick_s,
+                id="alert_tick",
+                coalesce=True,
+                max_instances=1,
+            )
+        self.scheduler.start()
+        if self.http is not None:
+            self.http.start()
+
+    def _job(self, fn):
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # a failing job is logged; the next run tries again
+                log.exception("job %s failed", fn.__name__)
+
+        run.__name__ = fn.__name__
+        return run
+
+    def _alert_tick(self) -> None:
+        assert self.alerts is not None
+        self.alerts.tick()
+        self._save_alerts()
+
+    def stop(self) -> None:
+        log.info("collector stopping")
+        self.stop_event.set()
+        for g in self.gateways:
+            g.stop()
+        self.mqtt.stop(self.config.daemon.shutdown_timeout_s)
+        self.scheduler.shutdown(wait=True)
+        self.health.tick()
+        if self.alerts is not None:
+            self._save_alerts()
+            self.alerts.stop()
+        self.ops.stop()
+        self.storage.stop()
+        if self.http is not None:
+            self.http.stop()
+        self.store.close()
+        log.info("collector stopped")
+
+    def _save_alerts(self) -> None:
+        if self.alerts is None:
+            return
+        tmp = self._alerts_state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.alerts.snapshot()))
+        os.replace(tmp, self._alerts_state)  # atomic: a crash leaves the previous file whole
+
+    def _restore_alerts(self) -> None:
+        if self.alerts is not None and self._alerts_state.exists():
+            self.alerts.restore(json.loads(self._alerts_state.read_text()))
+
+    def run(self) -> int:
+        """Start, wait for SIGTERM/SIGINT, stop cleanly. Returns the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.start()
+        self.stop_event.wait()
+        self.stop()
+        return 0
