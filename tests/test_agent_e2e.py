@@ -252,3 +252,36 @@ def test_service_in_process_with_pcm_audio(tmp_path, mosquitto, recorder, mcu):
     assert pcm["audio"]["peak_dbfs"] == pytest.approx(-12.04, abs=0.3)
     assert pcm["controller"] == "ok" and not thread.is_alive()
     assert [m["reason"] for m in recorder.of("status") if m["state"] == "offline"] == ["graceful"]
+
+
+@pytest.mark.slow
+def test_soak_kill_9_and_broker_restarts_lose_nothing(recorder, mcu, agent_factory, mosquitto):
+    """Eight rounds of kill -9 at arbitrary moments, the broker down in every other round."""
+    import random
+
+    rng = random.Random(1267)
+    agent = agent_factory(mcu.path)
+    for round_no in range(8):
+        agent.start()
+        if round_no % 2:
+            mosquitto.stop()
+        target = len(agent.queued()) + rng.randint(1, 4) if round_no % 2 else None
+        if target is not None:
+            wait_until(lambda t=target: len(agent.queued()) >= t, 30, what="readings queued")
+        else:
+            seen = len(recorder.of("telemetry"))
+            wait_until(lambda s=seen: len(recorder.of("telemetry")) > s, 30, what="live telemetry")
+        agent.signal(signal.SIGKILL)
+        if not mosquitto.running:
+            mosquitto.start()
+    queued_at_end = agent.queued()
+    agent.start()
+    last = max([*queued_at_end, *(m["seq"] for m in recorder.of("telemetry"))])
+    wait_until(
+        lambda: {m["seq"] for kind in ("telemetry", "event") for m in recorder.of(kind)}
+        >= set(range(last + 1)),
+        60, what=f"every seq up to {last}",
+    )  # fmt: skip
+    agent.signal(signal.SIGTERM)
+    with sqlite3.connect(agent.config.parent / "state" / "queue.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
