@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.health.events import Cause, Incident, State
 from collector.storage import Storage, StorageConfig
 from collector.storage import names as n
 from collector.storage.config import InfluxConfig, SpoolConfig
-from collector.storage.line_protocol import encode_line
+from collector.storage.line_protocol import _BAD_BACKSLASH, encode_line
 from collector.storage.points import (
     clock_skew_point,
     compliance_point,
@@ -17,6 +19,7 @@ from collector.storage.points import (
     reject_point,
     state_point,
 )
+from collector.storage.writers import V1Writer
 from loaxa.payloads import (
     Audio,
     Broadcast,
@@ -250,3 +253,35 @@ def test_dropped_database_is_recreated_when_allowed(storage, influxdb):
     wait_until(lambda: drained(storage), 10, what="stored after CREATE DATABASE again")
     assert storage.metrics.alarms_total["database_not_found"] >= 1
     assert influxdb.rows("SELECT x FROM m", DB) == [{"time": T0 + 1, "x": 2}]
+
+
+_value = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(' ,="\\ằẠđ')), st.characters(blacklist_categories=("Cs", "Cc"))
+    ),
+    min_size=1,
+    max_size=24,
+).filter(lambda s: not _BAD_BACKSLASH.search(s))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tag=_value, text=_value, number=st.floats(allow_nan=False, allow_infinity=False))
+def test_any_encodable_value_reads_back_unchanged(influxdb, tag, text, number):
+    influxdb.create_database(DB)
+    ts = T0 + abs(hash((tag, text, number))) % 10**9
+    writer = V1Writer(InfluxConfig(url=influxdb.url, db=DB))
+    try:
+        writer.write([encode_line("fuzz", {"t": tag}, {"s": text, "f": number}, ts)])
+    finally:
+        writer.close()
+    rows = influxdb.rows(f"SELECT * FROM fuzz WHERE time = {ts}ms AND t = '{_q(tag)}'", DB)
+    assert len(rows) == 1
+    # JSON may print a large float without a fraction: compare as float
+    assert {**rows[0], "f": float(rows[0]["f"])} == {"time": ts, "t": tag, "s": text, "f": number}
+
+
+def _q(value: str) -> str:
+    """InfluxQL single-quoted string literal body."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
