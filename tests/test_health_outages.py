@@ -163,3 +163,40 @@ def test_restart_neither_forgets_nor_reopens_incidents():
     sim.run("07:40", {A: {}})
     (closed,) = sim.events
     assert (closed.kind, closed.incident.id) == (K.INCIDENT_CLOSED, opened.incident.id)
+
+
+def test_silent_then_unreachable_then_back_closes_the_silence_incident():
+    sim = new_sim("17:00")
+    sim.run("17:10", {A: {}})
+    sim.run("17:20", {A: {"rms": -70.0}})  # SILENT from 17:16
+    sim.run("17:40")  # then nothing at all
+    sim.run("17:50", {A: {}})
+    assert kinds(sim.events) == [
+        (K.INCIDENT_OPENED, A, local_ms("17:16")),
+        (K.INCIDENT_CLOSED, A, local_ms("17:41")),
+    ]
+    assert sim.events[0].incident.state is State.SILENT
+    states = [t.state for t in sim.engine.transitions[A]]
+    assert states == [State.OPERATING, State.SILENT, State.DOWN, State.OPERATING]
+
+
+def test_silence_right_after_an_outage_closes_the_outage_first():
+    sim = new_sim("17:00")
+    sim.run("17:05", {A: {}})
+    sim.run("17:20")  # DOWN from 17:06
+    sim.run("17:30", {A: {"rms": -70.0}})  # back at 17:21, quiet: SILENT at 17:26
+    assert kinds(sim.events) == [
+        (K.INCIDENT_OPENED, A, local_ms("17:06")),
+        (K.INCIDENT_CLOSED, A, local_ms("17:21")),
+        (K.INCIDENT_OPENED, A, local_ms("17:26")),
+    ]
+    assert [e.incident.state for e in sim.events] == [State.DOWN, State.DOWN, State.SILENT]
+
+
+def test_stations_failing_hours_apart_do_not_blame_the_upstream():
+    sim = new_sim()
+    sim.run("08:00", {B: {}, C: {}})
+    sim.run("10:00", {C: {}})  # B down from 08:01, C fine
+    sim.run("10:10")  # C down from 10:01: both down, but not at once
+    assert [e.kind for e in sim.events] == [K.INCIDENT_OPENED, K.INCIDENT_OPENED]
+    assert [e.incident.cause for e in sim.events] == [Cause.UNKNOWN, Cause.UNKNOWN]

@@ -43,3 +43,6 @@ class HealthConfig(BaseModel):
     max_clock_skew_s: Annotated[
         int, Field(ge=0, description="readings stamped further ahead of arrival use arrival")
     ] = 300
+    upstream_window_s: Annotated[
+        int, Field(ge=0, description="stations dropping within this span count as 'at once'")
+    ] = 300

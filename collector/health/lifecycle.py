@@ -139,6 +139,10 @@ class StationLifecycle:
         now: int,
         events: list[HealthEvent],
     ) -> None:
+        if rt.incident is not None and rt.outage is not None and rt.outage.end_ms is not None:
+            self._judge(sid, rt, now, events)  # settle the last outage's incident first
+        if rt.incident is not None:
+            return  # one incident at a time: the open one covers this problem too
         upstream = self._failed_upstream(sid)
         cause = inc_events.cause_for(
             state, on_battery=rt.on_battery, amp_fault=rt.amp_fault, upstream=upstream
@@ -196,7 +200,7 @@ class StationLifecycle:
         out, rt.outage = rt.outage, None
         assert out is not None and out.end_ms is not None
         if not out.evidence:  # nothing learned: the DOWN period stands as recorded
-            self._close_down(rt, out.end_ms, events)
+            self._close_after_outage(rt, out.end_ms, events)
             return
         th = self._th(sid)
         schedule = self.inventory.schedule_for(sid)
@@ -215,15 +219,15 @@ class StationLifecycle:
         self._rewrite(sid, out.start_ms, out.end_ms, verdict.segments)
         inc = rt.incident
         if inc is None or inc.state is not State.DOWN:
+            self._close_after_outage(rt, out.end_ms, events)
             return
-        rt.incident, rt.problem_since = None, None
         first_bad = verdict.outage_start
         if first_bad is None:  # on air all along: corrected, then closed like any other
             fixed = replace(inc, state=State.LINK_DOWN, cause=Cause.NETWORK)
             message = inc_events.RECLASSIFIED_ON_AIR
             events.append(inc_events.reclassified(inc, fixed, out.end_ms, message))
-            _, event = inc_events.closed(fixed, out.end_ms)
-            events.append(event)
+            rt.incident = fixed
+            self._close_after_outage(rt, out.end_ms, events)
             return
         cause = inc.cause
         if verdict.on_battery_at_loss and cause is not Cause.UPSTREAM:
@@ -234,21 +238,31 @@ class StationLifecycle:
             events.append(inc_events.reclassified(inc, fixed, out.end_ms, message))
             inc = fixed
         rt.incident = inc
-        self._close_down(rt, out.end_ms, events)
+        self._close_after_outage(rt, out.end_ms, events)
 
-    def _close_down(self, rt: StationRuntime, end_ms: int, events: list[HealthEvent]) -> None:
-        if rt.incident is not None and rt.incident.state is State.DOWN:
-            _, event = inc_events.closed(rt.incident, end_ms)
-            events.append(event)
-            rt.incident, rt.problem_since = None, None
+    def _close_after_outage(
+        self, rt: StationRuntime, end_ms: int, events: list[HealthEvent]
+    ) -> None:
+        """The outage ended at ``end_ms``: its incident closes there. An incident opened for
+        silence before the drop closes too, unless the station is silent again now."""
+        inc = rt.incident
+        if inc is None or (inc.state is State.SILENT and rt.state in _PROBLEMS):
+            return
+        _, event = inc_events.closed(inc, max(end_ms, inc.opened_ms))
+        events.append(event)
+        rt.incident = None
+        if rt.state not in _PROBLEMS:
+            rt.problem_since = None
 
     # ----- upstreams ----------------------------------------------------------------------
     def _check_upstream(self, uid: str, now: int, events: list[HealthEvent]) -> None:
         status = self.upstreams[uid]
         children = [s.id for s in self.inventory.children_of(uid)]
         down = [sid for sid in children if self.stations[sid].state is State.DOWN]
+        # Entering needs the drops close together ("at once"); staying needs only the count.
+        together = len(down) if status.inferred_ms is not None else self._most_at_once(down)
         failed = quorum_down(
-            len(down), len(children), self.config.upstream_quorum, self.config.upstream_min_children
+            together, len(children), self.config.upstream_quorum, self.config.upstream_min_children
         )
         if failed and status.inferred_ms is None:
             at = max(self.stations[sid].problem_since or now for sid in down)
@@ -260,6 +274,17 @@ class StationLifecycle:
             if not status.down:
                 back = [self.stations[s].since_ms or now for s in children if s not in down]
                 events.append(restored_event(uid, max(back, default=now), since))
+
+    def _most_at_once(self, down: list[str]) -> int:
+        """The most stations whose drops fall within ``upstream_window_s`` of each other."""
+        times = sorted(self.stations[sid].problem_since or 0 for sid in down)
+        span = self.config.upstream_window_s * 1000
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while t - times[lo] > span:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
     def _upstream_failed(self, uid: str, at: int, how: str, now: int) -> list[HealthEvent]:
         """UPSTREAM_DOWN; incidents its stations already opened are put on hold under it."""
