@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -285,3 +286,27 @@ def test_soak_kill_9_and_broker_restarts_lose_nothing(recorder, mcu, agent_facto
     agent.signal(signal.SIGTERM)
     with sqlite3.connect(agent.config.parent / "state" / "queue.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_frozen_agent_gets_its_will_by_keepalive_then_recovers(recorder, mcu, agent_factory):
+    """SIGSTOP keeps the socket open but silent, like a dead network: only keepalive can tell."""
+    agent = agent_factory(mcu.path).start()
+    online = wait_until(lambda: _online(recorder), 20, what="online status")[-1]
+    frozen_at = time.monotonic()
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        will = wait_until(
+            lambda: [m for m in recorder.of("status") if m["state"] == "offline"], 30, what="Will"
+        )[-1]
+        print(f"Will after {time.monotonic() - frozen_at:.1f} s (keepalive 5 s)")
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    assert will["session"] == online["session"] and "reason" not in will
+    # Thawed, it notices the dead connection and comes back under a newer session, so a
+    # collector can tell the Will above is stale.
+    back = wait_until(
+        lambda: [m for m in _online(recorder) if m["session"] > will["session"]], 30, what="back"
+    )[-1]
+    assert back["session"] > will["session"]
+    wait_until(lambda: recorder.of("telemetry")[-1]["session"] == back["session"], 20, what="data")
+    agent.signal(signal.SIGTERM)
