@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def healthz(port: int) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
             return json.loads(r.read())
+    except urllib.error.HTTPError as err:  # 503: unhealthy, with the same JSON body
+        return json.loads(err.read())
     except OSError:
         return None
 
