@@ -30,7 +30,9 @@ import serial
 from pydantic import BaseModel, ConfigDict, Field
 
 from firmware_protocol import (
+    ADDRESS_BROADCAST,
     Ack,
+    BadLengthError,
     Event,
     Frame,
     Hello,
@@ -316,11 +318,12 @@ class ControllerLink:
 
     def _dispatch(self, frame: Frame) -> None:
         msg = frame.message
+        if isinstance(msg, Unknown):  # FP-VER-3: count, do not act, answer NACK 2
+            self._counts["unexpected"] += 1
+            if not frame.is_broadcast:
+                self._send_nack(frame.seq, frame.type, NackReason.UNKNOWN_TYPE)
+            return
         if frame.ack_requested:
-            if isinstance(msg, Unknown):
-                self._send_reply(Nack(frame.seq, frame.type, NackReason.UNKNOWN_TYPE))
-                self._counts["nacks_sent"] += 1
-                return
             self._send_reply(Ack(frame.seq, frame.type))
             self._counts["acks_sent"] += 1
             key = (frame.type, frame.seq)
@@ -356,8 +359,21 @@ class ControllerLink:
         self._write(encode_frame(Frame(self.config.address, self._next_seq(), message)))
 
     def _on_reject(self, err: ProtocolError) -> None:
+        """A dropped run (the decoder resynchronises at the next 0x00). A CRC-valid frame of
+        another version or a bad payload size is NACKed (FP-VER-2 reason 4, FP-MSG-2 reason 3)."""
         self._counts["resyncs"] += 1
         log.debug("skipped a damaged frame: %s", err)
+        header = err.header
+        if header is None or header.address == ADDRESS_BROADCAST or self._port is None:
+            return
+        reason = NackReason.UNSUPPORTED_VERSION
+        if isinstance(err, BadLengthError):
+            reason = NackReason.BAD_LENGTH
+        self._send_nack(header.seq, header.type, reason)
+
+    def _send_nack(self, seq: int, type_code: int, reason: NackReason) -> None:
+        self._send_reply(Nack(seq, type_code, reason))
+        self._counts["nacks_sent"] += 1
 
     def _call(self, name: str, arg: Any) -> None:
         callback = self._callbacks[name]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 
 import pytest
 import serial
+from cobs import cobs
 from serial import rfc2217
 
 from agent.controller import ControllerConfig, ControllerLink
-from firmware_protocol import EventCode, Priority, Source
+from firmware_protocol import EventCode, Nack, NackReason, Priority, Source, crc16
 from loaxa.sim.mcu import SimulatedMcu
 from tests.servers import wait_until
 
@@ -48,6 +50,7 @@ def sim():
     mcu = SimulatedMcu(address=7).start()
     yield mcu
     mcu.stop()
+    assert mcu.counts["errors"] == 0
 
 
 @pytest.fixture
@@ -56,7 +59,7 @@ def link_factory(sim):
 
     def make(**overrides) -> tuple[ControllerLink, Recorder]:
         cfg = ControllerConfig(
-            url=sim.path, address=7, poll_interval_s=0.2, response_timeout_ms=100,
+            url=sim.path, address=7, poll_interval_s=0.2, response_timeout_ms=150,
             retries=2, reopen_interval_s=0.1, **overrides,
         )  # fmt: skip
         rec = Recorder()
@@ -122,8 +125,8 @@ def test_controller_vanishes_and_comes_back(sim, link_factory):
     wait_until(lambda: rec.reachable[-1:] == [False], 5, what="unreachable reported")
     wait_until(lambda: link.stats["open_failures"] >= 1, 5, what="a failed reopen")
     sim.reappear()
-    wait_until(lambda: len(rec.hellos) == 2, 5, what="HELLO re-read after reopen")
-    assert rec.reachable == [True, False, True]
+    wait_until(lambda: len(rec.hellos) >= 2, 10, what="HELLO re-read after reopen")
+    assert rec.reachable[:3] == [True, False, True], rec.reachable
     assert link.stats["reopens"] >= 1
     n = len(rec.telemetry)
     wait_until(lambda: len(rec.telemetry) > n, 5, what="telemetry again")
@@ -136,8 +139,8 @@ def test_mute_controller_is_unreachable_then_hello_reread(sim, link_factory):
     wait_until(lambda: rec.reachable[-1:] == [False], 5, what="unreachable reported")
     assert link.stats["retries"] >= 2 and link.stats["timeouts"] >= 3
     sim.mute(False)
-    wait_until(lambda: len(rec.hellos) == 2, 5, what="HELLO re-read")
-    assert rec.reachable == [True, False, True]
+    wait_until(lambda: len(rec.hellos) >= 2, 10, what="HELLO re-read")
+    assert rec.reachable[:3] == [True, False, True], rec.reachable
     assert link.stats["reopens"] == 0  # the port itself never went away
 
 
@@ -308,3 +311,36 @@ def test_link_over_rfc2217(sim):
             link.stop()
     finally:
         bridge.close()
+
+
+def _raw_frame(version: int, address: int, seq: int, type_code: int, payload: bytes) -> bytes:
+    head = struct.pack("<BHHBB", version, address, seq, type_code, 0) + payload
+    return cobs.encode(head + struct.pack("<H", crc16(head))) + b"\x00"
+
+
+@pytest.mark.parametrize(
+    ("version", "type_code", "payload", "reason"),
+    [
+        (2, 0x03, bytes(9), NackReason.UNSUPPORTED_VERSION),  # FP-VER-2
+        (1, 0x03, bytes(5), NackReason.BAD_LENGTH),  # FP-MSG-2: EVENT is 9 bytes
+        (1, 0x7A, b"\x01\x02", NackReason.UNKNOWN_TYPE),  # FP-VER-3
+    ],
+)
+def test_bad_frames_from_the_controller_are_nacked(sim, link_factory, version, type_code,
+                                                   payload, reason):  # fmt: skip
+    link, rec = link_factory()
+    wait_until(lambda: link.reachable, 5, what="link up")
+    sim.send_raw(_raw_frame(version, 7, 4242, type_code, payload))
+    wait_until(lambda: sim.nacks_received, 5, what="NACK to the controller")
+    assert sim.nacks_received == [Nack(4242, type_code, reason)]
+    assert rec.events == [] and link.stats["nacks_sent"] == 1
+
+
+def test_bad_frame_for_broadcast_is_not_answered(sim, link_factory):
+    link, _ = link_factory()
+    wait_until(lambda: link.reachable, 5, what="link up")
+    sim.send_raw(_raw_frame(2, 0xFFFF, 1, 0x03, bytes(9)))
+    wait_until(lambda: link.stats["bad_version"] == 1, 5, what="frame dropped and counted")
+    n = sim.counts["frames_in"]
+    wait_until(lambda: sim.counts["frames_in"] >= n + 2, 5, what="two more frames from the link")
+    assert sim.nacks_received == [] and link.stats["nacks_sent"] == 0

@@ -57,7 +57,7 @@ def sim():
     mcu = SimulatedMcu(retransmit_s=0.1).start()
     yield mcu
     mcu.stop()
-    assert not os.path.lexists(mcu.path)
+    assert not os.path.lexists(mcu.path) and mcu.counts["errors"] == 0
 
 
 @pytest.fixture

@@ -106,8 +106,16 @@ class SimulatedMcu:
         self.readings = Readings()
         self.retransmit_s = retransmit_s
         self.max_tries = max_tries
-        self.counts = {"polls": 0, "acks": 0, "time_syncs": 0, "frames_in": 0, "retransmits": 0}
+        self.counts = {
+            "polls": 0,
+            "acks": 0,
+            "time_syncs": 0,
+            "frames_in": 0,
+            "retransmits": 0,
+            "errors": 0,
+        }
         self.last_time_sync: TimeSync | None = None
+        self.nacks_received: list[Nack] = []
         self._lock = threading.Lock()
         self._seq = 0
         self._booted = time.monotonic()
@@ -195,6 +203,12 @@ class SimulatedMcu:
     def noise(self, enabled: bool) -> None:
         """Write garbage (random bytes, then a delimiter) before every frame."""
         self._noise = enabled
+
+    def send_raw(self, data: bytes) -> None:
+        """Put arbitrary bytes on the line (hand-made bad frames for receiver tests)."""
+        with self._lock:
+            if self._master is not None:
+                os.write(self._master, data)
 
     def nack_busy(self, polls: int) -> None:
         """Answer the next ``polls`` POLLs with NACK reason 5 (busy)."""
@@ -295,6 +309,8 @@ class SimulatedMcu:
             return None
         if isinstance(msg, Unknown):
             return self._frame(Nack(frame.seq, frame.type, NackReason.UNKNOWN_TYPE))
+        if isinstance(msg, Nack):
+            self.nacks_received.append(msg)
         return None
 
     def _frame(self, message: Hello | Telemetry | Ack | Nack, flags: int = 0) -> Frame:
@@ -349,8 +365,15 @@ class SimulatedMcu:
             with self._lock:
                 if data and master == self._master:
                     for frame in self._decoder.feed(data):
-                        self._handle(frame)
+                        self._handle_safely(frame)
                 self._retransmit_due()
+
+    def _handle_safely(self, frame: Frame) -> None:
+        try:
+            self._handle(frame)
+        except Exception:  # a simulator bug must show up in the log, not silently stop it
+            self.counts["errors"] += 1
+            log.exception("simulated MCU failed on %r", frame)
 
     def _retransmit_due(self) -> None:
         now = time.monotonic()
