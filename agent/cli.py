@@ -68,6 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         log.error("%s", err)
         return 2
+    from agent.queue import QueueError
     from agent.service import run  # heavy imports only when running
 
-    return run(cfg)
+    try:
+        return run(cfg)
+    except (QueueError, OSError) as err:  # e.g. state dir not writable, queue file damaged
+        log.error("agent cannot start: %s", err)
+        return 1

@@ -93,6 +93,18 @@ class Publisher:
     def session(self) -> int:
         return self._session
 
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for logs and health checks (link state, queue depth, totals)."""
+        return {
+            "connected": self.connected,
+            "session": self._session,
+            "next_seq": self.queue.next_seq,
+            "queued": len(self.queue),
+            "queued_bytes": self.queue.bytes,
+            "evicted_total": self.queue.evicted_total,
+            **self.stats,
+        }
+
     def publish(self, kind: Kind | str, fields: dict[str, Any], ts_ms: int) -> None:
         """Validate, number, store durably and wake the sender. Never raises on bad input."""
         try:

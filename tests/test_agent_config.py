@@ -117,3 +117,15 @@ def test_run_with_a_bad_config_exits_2_without_starting(tmp_path, caplog):
     assert main(["agent", "run", "--config", str(bad)]) == 2
     assert main(["agent", "--config", str(bad)]) == 2
     assert "mqtt: required key is missing" in caplog.text
+
+
+def test_run_reports_an_unusable_state_dir(tmp_path, caplog):
+    from loaxa.cli import main
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = tmp_path / "agent.toml"
+    text = EXAMPLE.read_text().replace('dir = "/var/lib/loaxa-agent"', f'dir = "{blocker}/state"')
+    cfg.write_text(text)
+    assert main(["agent", "run", "--config", str(cfg)]) == 1
+    assert "agent cannot start" in caplog.text and "not-a-dir" in caplog.text

@@ -162,6 +162,8 @@ def test_broker_outage_backfills_every_message(tmp_path, mosquitto, recorder, ca
             queued = telemetry(pub, 40, ts0=live[-1] + 60_000)
             wait_until(lambda: "unreachable (connection refused)" in caplog.text, 10, what="log")
         assert len(pub.queue) == 40
+        snap = pub.snapshot()
+        assert (snap["queued"], snap["connected"], snap["next_seq"]) == (40, False, 45)
         mosquitto.start()
         wait_until(lambda: len(recorder.of("telemetry")) >= 45, 20, what="backlog delivered")
         wait_until(lambda: len(pub.queue) == 0, 10, what="queue emptied")
