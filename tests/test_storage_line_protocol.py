@@ -20,11 +20,13 @@ from collector.storage.errors import (
 )
 from collector.storage.line_protocol import _BAD_BACKSLASH, encode_line, field_type, split_line
 from collector.storage.points import (
+    availability_point,
     compliance_point,
     incident_point,
     points_for_payload,
     reject_point,
     state_point,
+    station_info_point,
 )
 from loaxa.payloads import Audio, Cluster, Event, EventCode, Fm, Power, Telemetry
 
@@ -189,3 +191,48 @@ def test_bad_points_named_by_a_type_conflict_or_parse_error():
     )
     assert bad_points(msg, lines) == {0: "field_type_conflict"}
     assert bad_points("unable to parse 'bad': missing fields", lines) == {3: "parse_error"}
+
+
+def test_dashboard_feed_points():
+    line = availability_point(
+        10,
+        "p",
+        "c",
+        None,
+        period_start_ms=0,
+        operating_ms=3000,
+        down_ms=1000,
+        maintenance_ms=500,
+        unknown_ms=0,
+    )
+    _, tags, fields, _ = split_line(line)
+    assert tags[n.T_SCOPE] == "commune" and n.T_STATION not in tags
+    assert fields[n.F_PERCENT] == "75.0" and fields[n.F_MAINTENANCE_S] == "0.5"
+    nothing = availability_point(
+        10,
+        "p",
+        "c",
+        "s",
+        period_start_ms=0,
+        operating_ms=0,
+        down_ms=0,
+        maintenance_ms=0,
+        unknown_ms=10,
+    )
+    assert n.F_PERCENT not in split_line(nothing)[2]
+    info = station_info_point(
+        1,
+        "p",
+        "c",
+        "s",
+        station_name="Nà Lẹng, Hòa An",
+        commune_name="Hòa An",
+        lat=22,
+        lon=106,
+        required=False,
+        position="demo",
+        technician="",
+        phone=None,
+    )
+    _, _, fields, _ = split_line(info)
+    assert fields[n.F_LAT] == "22.0" and n.F_PHONE not in fields and n.F_TECHNICIAN not in fields

@@ -9,12 +9,14 @@ from collector.health.events import Cause, Incident, State
 from collector.storage import names as n
 from collector.storage.config import InfluxConfig
 from collector.storage.points import (
+    availability_point,
     clock_skew_point,
     compliance_point,
     incident_point,
     points_for_payload,
     reject_point,
     state_point,
+    station_info_point,
 )
 from collector.storage.writers import V1Writer
 from loaxa.payloads import Audio, Broadcast, Cluster, Event, EventCode, Fm, Power, Status, Telemetry
@@ -73,6 +75,31 @@ def sample_lines() -> list[str]:
         compliance_point(T0, "cao-bang", "01273", 1, 1, 100.0, name="Hòa An"),
         reject_point(T0, "cao-bang", "bad_json", 2),
         clock_skew_point(T0, "cao-bang", "01273", "cb-01267", 250),
+        station_info_point(
+            T0,
+            "cao-bang",
+            "01273",
+            "cb-01267",
+            station_name="Cụm loa Nà Lẹng",
+            commune_name="Hòa An",
+            lat=22.6,
+            lon=106.2,
+            required=True,
+            position="demo",
+            technician="Nông Văn A",
+            phone="+84912345678",
+        ),
+        availability_point(
+            T0,
+            "cao-bang",
+            "01273",
+            None,
+            period_start_ms=T0 - 86_400_000,
+            operating_ms=80_000_000,
+            down_ms=6_400_000,
+            maintenance_ms=0,
+            unknown_ms=0,
+        ),
     ]
 
 

@@ -34,6 +34,12 @@ MEASUREMENTS = (
     CLOCK_SKEW,
 )
 
+# Incident phases (tag values of T_PHASE)
+PHASE_OPEN = "open"
+PHASE_RECLASSIFIED = "reclassified"
+PHASE_CLOSE = "close"
+INCIDENT_PHASES = (PHASE_OPEN, PHASE_RECLASSIFIED, PHASE_CLOSE)
+
 # Dashboard feeds (SCHEMA.md; encoders in points.py, built from the inventory and the health
 # timelines by dashboards/feeds.py)
 STATION_INFO = "station_info"
@@ -55,7 +61,7 @@ T_DETECTED_BY = "detected_by"  # mcu | audio
 T_STATE = "state"  # status online|offline; station_state/incident State
 T_CAUSE = "cause"  # Cause
 T_PHASE = "phase"  # incident open | reclassified | close
-T_SCOPE = "scope"  # compliance province | commune
+T_SCOPE = "scope"  # compliance province | commune; availability station | commune
 T_REASON = "reason"  # ingest reject reason (bounded vocabulary, [a-z0-9_])
 
 # Fields shared by the payload measurements

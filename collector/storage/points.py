@@ -172,13 +172,13 @@ def incident_point(
 ) -> str:
     """One incident transition: ``open`` at opened_ms, ``close`` at closed_ms, ``reclassified``
     at ``ts_ms`` (required). The incident id is a field (ids are unbounded)."""
-    if phase == "open":
+    if phase == n.PHASE_OPEN:
         ts = incident.opened_ms
-    elif phase == "close":
+    elif phase == n.PHASE_CLOSE:
         if incident.closed_ms is None:
             raise ValueError(f"incident {incident.id}: close point needs closed_ms")
         ts = incident.closed_ms
-    elif phase == "reclassified":
+    elif phase == n.PHASE_RECLASSIFIED:
         if ts_ms is None:
             raise ValueError(f"incident {incident.id}: reclassified point needs ts_ms")
         ts = ts_ms
@@ -200,7 +200,7 @@ def incident_point(
         n.F_DURATION_S: None if duration is None else duration / 1000.0,
         n.F_UPSTREAM: incident.upstream,
         n.F_MAINTENANCE: incident.maintenance,
-        n.F_OPEN: 0 if phase == "close" else 1,
+        n.F_OPEN: 0 if phase == n.PHASE_CLOSE else 1,
     }
     return encode_line(n.INCIDENT, tags, fields, ts)
 
