@@ -113,16 +113,23 @@ def check(
 
 
 class SampleBuffer:
-    """The last ``length`` samples pushed (thread-safe); a PcmSource sink."""
+    """The last ``length`` samples pushed, mixed down to mono (thread-safe); a PcmSource sink."""
 
-    def __init__(self, length: int) -> None:
+    def __init__(self, length: int, channels: int = 1) -> None:
         self.length = length
+        self.channels = channels
         self._data = np.zeros(0)
+        self._carry = np.zeros(0)  # samples of an incomplete interleaved frame
         self._lock = threading.Lock()
 
     def push(self, samples: np.ndarray) -> None:
         data = normalise(samples)
         with self._lock:
+            if self.channels > 1:
+                data = np.concatenate((self._carry, data))
+                whole = data.size - data.size % self.channels
+                self._carry = data[whole:]
+                data = data[:whole].reshape(-1, self.channels).mean(axis=1)
             self._data = np.concatenate((self._data, data))[-self.length :]
 
     def snapshot(self) -> np.ndarray:
@@ -131,15 +138,30 @@ class SampleBuffer:
 
 
 class AcousticMonitor:
-    """Keeps the feed and microphone streams (push from two PcmSources) and checks on demand."""
+    """Keeps the feed and microphone streams (push from two PcmSources) and checks on demand.
+
+    The feed is the line-level PCM input ([audio]); ``feed_rate``/``feed_channels`` describe it.
+    It must have the microphone's sample rate (cross-correlation compares sample by sample).
+    """
 
     def __init__(
-        self, config: AcousticConfig, *, window_s: float = 2.0, feed_threshold_dbfs: float = -50
+        self,
+        config: AcousticConfig,
+        *,
+        window_s: float = 2.0,
+        feed_threshold_dbfs: float = -50,
+        feed_rate: int | None = None,
+        feed_channels: int = 1,
     ) -> None:
+        if feed_rate is not None and feed_rate != config.sample_rate:
+            raise ValueError(
+                f"acoustic.sample_rate ({config.sample_rate}) must equal the feed's rate "
+                f"(audio.sample_rate = {feed_rate})"
+            )
         self.config = config
         self.feed_threshold_dbfs = feed_threshold_dbfs
         length = round((window_s + config.max_delay_ms / 1000) * config.sample_rate)
-        self.feed = SampleBuffer(length)
+        self.feed = SampleBuffer(length, feed_channels)
         self.mic = SampleBuffer(length)
 
     def result(self) -> AcousticResult | None:

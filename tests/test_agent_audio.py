@@ -331,3 +331,19 @@ def test_mcu_level_expires_after_three_poll_spans():
     assert m.levels().rms_dbfs == -20.0
     now[0] = 31.0
     assert m.levels().rms_dbfs is None and m.levels().source == "mcu"
+
+
+def test_acoustic_monitor_mixes_a_stereo_feed_down():
+    mon = AcousticMonitor(acoustic_cfg(max_delay_ms=100), window_s=1.0, feed_channels=2)
+    mono = np.round(programme(1.1) * 32767).astype(np.int16)
+    stereo = np.column_stack((mono, mono)).ravel()
+    mon.feed.push(stereo[:1001])  # a push that splits a stereo frame
+    mon.feed.push(stereo[1001:])
+    mon.mic.push(mono)
+    result = mon.result()
+    assert result.verdict == "sounding" and result.delay_ms == 0.0
+
+
+def test_acoustic_monitor_refuses_a_feed_at_another_rate():
+    with pytest.raises(ValueError, match="must equal the feed's rate"):
+        AcousticMonitor(acoustic_cfg(), feed_rate=48000)
