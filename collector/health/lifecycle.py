@@ -82,9 +82,15 @@ class StationLifecycle:
         if state is rt.reported:
             return
         rt.reported = state
+        timeline = self.transitions[sid]
+        replaced = bool(timeline) and timeline[-1].ts_ms >= at
+        if replaced:  # same instant: the later word wins
+            at = timeline.pop().ts_ms
         row = Transition(sid, at, state, rt.incident.cause if rt.incident else None)
-        self.transitions[sid].append(row)
-        self._new_transitions.append(row)
+        if replaced or not timeline or timeline[-1].state is not state:
+            self._new_transitions.append(row)  # storage overwrites the row at this time
+        if not timeline or timeline[-1].state is not state:
+            timeline.append(row)
 
     def _rewrite(self, sid: str, start: int, end: int, segments: list[tuple[int, State]]) -> None:
         """Replace the timeline inside [start, end) with the judged segments."""
