@@ -23,12 +23,16 @@ acknowledgements are deleted in batches, one fsync per batch, so draining stays 
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 48  # bytes accounted per row for SQLite record/index overhead (approximate)
 
@@ -86,10 +90,35 @@ class OfflineQueue:
             if version not in (0, SCHEMA_VERSION):
                 raise QueueError(f"{self.path}: queue schema {version}, expected {SCHEMA_VERSION}")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise QueueError(f"queue {self.path} is damaged: {check}")
             row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages")
             self._count, self._bytes = row.fetchone()
         except sqlite3.DatabaseError as err:
+            if hasattr(self, "_db"):
+                self._db.close()
             raise QueueError(f"cannot open queue {self.path}: {err}") from err
+
+    @classmethod
+    def open_or_quarantine(
+        cls, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> OfflineQueue:
+        """Open the queue; a damaged file is renamed aside (kept for inspection) and replaced,
+        so a station keeps reporting instead of refusing to start."""
+        try:
+            return cls(path, max_bytes)
+        except QueueError as err:
+            path = Path(path)
+            if not path.exists():
+                raise
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            log.error("%s; moved it to %s and starting an empty queue", err, aside)
+            for suffix in ("", "-wal", "-shm"):
+                src = path.with_name(path.name + suffix)
+                if src.exists():
+                    os.replace(src, aside.with_name(aside.name + suffix))
+            return cls(path, max_bytes)
 
     # -- counters -------------------------------------------------------------------------
     def _meta(self, key: str) -> int:

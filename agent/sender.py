@@ -99,7 +99,14 @@ class Sender:
         for row in rows:
             # backfill: not sent in the connection that was up when it was stored
             live = row.live_session is not None and row.live_session == self.session
-            payload = row.payload if live else mark_backfill(row.payload)
+            try:
+                payload = row.payload if live else mark_backfill(row.payload)
+            except ValueError:  # unreadable row (disk damage): skip it rather than stall forever
+                self.stats["corrupt"] += 1
+                log.error("queued message %d (seq %d) is not valid JSON; dropped", row.id, row.seq)
+                self.acked.append(row.id)
+                self.cursor = row.id
+                continue
             info = self.client.publish(row.topic, payload, qos=self.qos)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 self.sig.down.set()

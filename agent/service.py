@@ -60,7 +60,7 @@ class AgentService:
         self._lock = threading.Lock()  # BroadcastLog is fed from two threads
         self._controller_lost = False
         self.state = AgentState(config.state.dir)
-        self.queue = OfflineQueue(config.queue_path, config.queue.max_bytes)
+        self.queue = OfflineQueue.open_or_quarantine(config.queue_path, config.queue.max_bytes)
         self.publisher = Publisher(config.station, config.mqtt, self.queue, self.state)
         self.meter = AudioMeter(config.audio)
         self.acoustic: AcousticMonitor | None = None

@@ -326,3 +326,17 @@ def test_payloads_doc_examples_validate():
     examples = re.findall(r"```json\n(.*?)\n```", doc, re.S)
     kinds = {payloads.ANY_PAYLOAD.validate_json(example).kind for example in examples}
     assert kinds == {"telemetry", "event", "broadcast", "status"}
+
+
+def test_unreadable_queued_row_is_dropped_not_stalling(tmp_path, mosquitto, recorder):
+    pub = make_publisher(tmp_path, mosquitto.port)
+    pub.queue.append(lambda seq: (STATION.topic(Kind.TELEMETRY), b'{"broken'), 1, None)
+    telemetry(pub, 2)
+    pub.start()
+    try:
+        wait_until(lambda: len(pub.queue) == 0, 10, what="queue drained past the bad row")
+        wait_until(lambda: len(recorder.of("telemetry")) == 2, 10, what="good rows delivered")
+    finally:
+        pub.stop()
+    assert pub.stats["corrupt"] == 1
+    assert [m["seq"] for m in recorder.of("telemetry")] == [1, 2]

@@ -124,3 +124,14 @@ def test_reopen_after_kill_9_while_appending(tmp_path):
     assert seqs == list(range(len(seqs)))
     assert last + 1 <= len(seqs) == len(q)
     assert q.next_seq == len(seqs)
+
+
+def test_damaged_file_is_moved_aside_and_replaced(tmp_path, caplog):
+    path = tmp_path / "q.sqlite"
+    path.write_bytes(b"this is not a database, the SD card went bad" * 100)
+    with pytest.raises(QueueError, match="cannot open queue"):
+        OfflineQueue(path, 1_000_000)
+    q = OfflineQueue.open_or_quarantine(path, 1_000_000)
+    assert len(q) == 0 and q.append(_msg("new"), 1, None).seq == 0
+    aside = [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and "moved it to" in caplog.text
