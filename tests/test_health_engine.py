@@ -270,3 +270,14 @@ def test_reading_from_a_clock_far_ahead_uses_arrival_time():
     assert sim.engine.counters["future_timestamp"] == 1
     assert sim.engine.counters["late_ignored"] == 0  # later honest readings still count
     assert sim.events == []
+
+
+def test_cause_of_silence_from_the_evidence():
+    sim = new_sim("17:00")
+    a, b, c = "cb-01267", "cb-01282", "cb-01705"
+    sim.run("17:02", {a: {}, b: {}, c: {}})
+    sim.send(sim.event(a, EventCode.AMP_FAULT, sim.now))
+    quiet = {"rms": -70.0}
+    sim.run("17:10", {a: quiet, b: {**quiet, "battery_v": 12.2}, c: quiet})
+    causes = {e.station: e.incident.cause for e in sim.events}
+    assert causes == {a: Cause.EQUIPMENT, b: Cause.POWER, c: Cause.AUDIO_CHAIN}

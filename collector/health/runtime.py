@@ -59,6 +59,9 @@ class StationRuntime:
         return True
 
 
+SAVED_KEYS = 256
+
+
 def incident_to_dict(inc: Incident) -> dict[str, Any]:
     return asdict(inc)
 
@@ -73,7 +76,8 @@ def runtime_to_dict(rt: StationRuntime) -> dict[str, Any]:
     out["flaps"] = asdict(rt.flaps)
     out["outage"] = asdict(rt.outage) if rt.outage else None
     out["incident"] = incident_to_dict(rt.incident) if rt.incident else None
-    out["seen"] = [list(k) for k in rt.seen]
+    # the newest keys suffice to drop redelivered messages after a restart; keeps saves small
+    out["seen"] = [list(k) for k in list(rt.seen)[-SAVED_KEYS:]]
     out["battery"] = [list(r) for r in rt.battery]
     return out
 
