@@ -10,7 +10,7 @@ import sys
 from loaxa import __version__
 
 # Each module exposes add_parser(subparsers) and sets ``func`` on its parser(s).
-_SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli")
+_SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli", "dashboards.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
