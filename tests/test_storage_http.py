@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -201,3 +202,37 @@ def test_v2_classifies_like_v1(tmp_path, peer):
         assert st.spool.depth == 1
     finally:
         st.stop()
+
+
+@pytest.mark.parametrize(
+    "style",
+    ["v2_line", "v3_data"],
+)
+def test_json_body_naming_a_line_dead_letters_exactly_that_line(tmp_path, peer, style):
+    bad = LINES[2]
+
+    def respond(path: str, body: bytes) -> Reply:
+        sent = body.decode().split("\n")
+        if bad not in sent:
+            return 204, {}, b""
+        number = sent.index(bad) + 1
+        if style == "v2_line":
+            doc = {"code": "invalid", "message": "no such thing", "line": number}
+        else:
+            doc = {
+                "error": "partial write of line protocol occurred",
+                "data": [
+                    {
+                        "original_line": bad,
+                        "line_number": number,
+                        "error_message": "invalid column type",
+                    }
+                ],
+            }
+        return 400, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+    peer.respond = respond
+    st = storage_for(tmp_path, peer.url)
+    run(st, LINES, lambda: st.spool.depth == 0, "spool drained")
+    assert [d["line"] for d in st.dead_letter.read()] == [bad]
+    assert peer.lines()[-(len(LINES) - 1) :] == [x for x in LINES if x != bad]

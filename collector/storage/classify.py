@@ -1,13 +1,16 @@
 """HTTP write responses -> classified errors, and which points a 400/422 names as bad.
 
-Shared by the v1 and v2 writers. Bodies seen from real servers:
+Shared by the v1 and v2 writers. Error bodies (1.x as seen from InfluxDB 1.6 in the tests;
+2.x and 3.x as documented):
 
 - 1.x: ``{"error":"partial write: field type conflict: input field \\"x\\" on measurement
   \\"m\\" is type float, already exists as type integer dropped=2"}`` (the good points of the
   batch ARE written), ``{"error":"unable to parse 'LINE': REASON"}``,
   ``{"error":"database not found: \\"db\\""}`` (404), ``404 page not found`` (no such API);
-- 2.x: ``{"code":"invalid","message":"unable to parse 'LINE': ..."}``,
-  ``{"code":"not found","message":"bucket \\"b\\" not found"}``.
+- 2.x: ``{"code":"invalid","message":"unable to parse 'LINE': ...","line":N}``,
+  ``{"code":"not found","message":"bucket \\"b\\" not found"}``;
+- 3.x (documented, not tested against a server here): ``{"error":"partial write of line protocol
+  occurred","data":[{"original_line":"...","line_number":N,"error_message":"..."}]}``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,26 @@ def error_message(body: str) -> str:
     return body.strip()
 
 
+def _named_lines(body: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Lines a JSON error body names: 2.x ``{"line": N}``, 3.x ``{"data": [{"line_number": N,
+    "original_line": "..."}]}`` (documented formats; 1.x names lines only in the message)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return (), ()
+    if not isinstance(doc, dict):
+        return (), ()
+    entries = [doc, *(d for d in doc.get("data") or [] if isinstance(d, dict))]
+    numbers = tuple(
+        v
+        for e in entries
+        for k in ("line", "line_number")
+        if isinstance(v := e.get(k), int) and not isinstance(v, bool)
+    )
+    originals = tuple(str(e["original_line"]) for e in entries if e.get("original_line"))
+    return numbers, originals
+
+
 def retry_after_s(value: str | None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
     if not value:
@@ -66,7 +89,8 @@ def classify(
         return None
     msg = error_message(body)
     if status in (400, 422):
-        return PartialWriteError(f"HTTP {status}: {msg}", status, msg)
+        numbers, originals = _named_lines(body)
+        return PartialWriteError(f"HTTP {status}: {msg}", status, msg, numbers, originals)
     if status == 413:
         return BatchTooLargeError(f"HTTP 413: request too large: {msg}", status, msg)
     if status == 429 or status >= 500:
@@ -89,7 +113,12 @@ def classify(
     )
 
 
-def bad_points(message: str, lines: Sequence[str]) -> dict[int, str]:
+def bad_points(
+    message: str,
+    lines: Sequence[str],
+    line_numbers: Sequence[int] = (),
+    originals: Sequence[str] = (),
+) -> dict[int, str]:
     """Indexes of the lines a 400/422 message names, with a reason tag for each.
 
     Parse errors quote the line itself; a field type conflict names measurement, field and
@@ -97,6 +126,13 @@ def bad_points(message: str, lines: Sequence[str]) -> dict[int, str]:
     Lines not named here are written again by the caller (idempotent).
     """
     bad: dict[int, str] = {}
+    for number in line_numbers:
+        if 1 <= number <= len(lines):
+            bad[number - 1] = "rejected"
+    wanted = set(originals)
+    for i, line in enumerate(lines):
+        if line in wanted:
+            bad[i] = "rejected"
     if "unable to parse" in message:
         for i, line in enumerate(lines):
             if f"unable to parse '{line}'" in message:

@@ -137,7 +137,7 @@ class SpoolDrainer:
 
     def _partial(self, chunk: Chunk, err: PartialWriteError, pending: collections.deque) -> bool:
         first, last, rows = chunk
-        bad = bad_points(err.body, [line for _, line in rows])
+        bad = bad_points(err.body, [line for _, line in rows], err.line_numbers, err.originals)
         if bad:
             self._dead([rows[i] for i in sorted(bad)], None, err.body, bad_reasons=bad)
             good = [row for i, row in enumerate(rows) if i not in bad]

@@ -42,7 +42,23 @@ class WriteError(StorageError):
 
 
 class PartialWriteError(WriteError):
-    """400/422: the server refused some points (parse error, field type conflict...)."""
+    """400/422: the server refused some points (parse error, field type conflict...).
+
+    ``line_numbers`` (1-based, in the request body) and ``originals`` (refused lines) are set
+    when the body names them in JSON (2.x ``line``; 3.x ``data[].line_number/original_line``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        body: str = "",
+        line_numbers: tuple[int, ...] = (),
+        originals: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, status, body)
+        self.line_numbers = line_numbers
+        self.originals = originals
 
 
 class BatchTooLargeError(WriteError):
