@@ -1,0 +1,47 @@
+"""XLSX workbook (openpyxl): a summary sheet, then one sheet per level (communes, stations,
+outages). Text cells pass the formula-injection guard; numbers stay numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from collector.export.columns import display, header
+from collector.export.safe import cell, output_path
+from collector.export.tables import Tables
+
+SHEETS = {  # level -> (vi, en) sheet title
+    "summary": ("Tổng hợp", "Summary"),
+    "communes": ("Theo xã", "Communes"),
+    "stations": ("Theo đài", "Stations"),
+    "outages": ("Sự cố", "Outages"),
+}
+
+
+def sheet_title(level: str, lang: str) -> str:
+    vi, en = SHEETS[level]
+    return en if lang == "en" else vi
+
+
+def write_xlsx(tables: Tables, directory: Path, prefix: str, lang: str) -> Path:
+    path = output_path(directory, f"{prefix}.xlsx")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet_title("summary", lang)
+    for label, value in tables.summary(lang):
+        ws.append([cell(label), cell(value)])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.column_dimensions["A"].width = 42
+    ws.column_dimensions["B"].width = 40
+    for level, keys, rows in tables.levels():
+        sheet = wb.create_sheet(sheet_title(level, lang))
+        sheet.append([header(k, lang) for k in keys])
+        for c in sheet[1]:
+            c.font = Font(bold=True)
+        for row in rows:
+            sheet.append([cell(display(k, row.get(k), lang)) for k in keys])
+        sheet.freeze_panes = "A2"
+    wb.save(path)
+    return path
