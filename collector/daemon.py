@@ -15,6 +15,7 @@ broker delivers it again to the next run.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -326,6 +327,11 @@ class Collector:
         """Start, wait for SIGTERM/SIGINT, stop cleanly. Returns the exit code."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        # Long-lived start-up objects out of the GC's sight, and fewer young collections: at
+        # thousands of messages/s the default thresholds cost ~30 % of the ingest time.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
         self.start()
         self.stop_event.wait()
         self.stop()

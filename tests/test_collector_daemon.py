@@ -192,3 +192,34 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(collector, mosquitto, in
     assert sorted(seqs) == list(range(n))  # each seq exactly once
     assert collector.signal(signal.SIGTERM) == 0
     assert "session present: True" in collector.log.read_text()  # resumed, not a new session
+
+
+@pytest.mark.slow
+def test_throughput_backlog_of_30k(collector, mosquitto, influxdb):
+    """Drain rate of a 30k-message backlog through the whole daemon (validate, spool, health)."""
+    n = 30_000
+    collector.start()
+    wait_until(lambda: (healthz(collector.http_port) or {}).get("ok"), 30, what="collector healthy")
+    assert collector.signal(signal.SIGTERM) == 0  # the broker now queues for its session
+    pub = Publisher(mosquitto.port)
+    base = int(time.time() * 1000) - 10 * n
+    infos = [pub.send(TOPIC, telemetry(seq, base=base)) for seq in range(n)]
+    for info in infos:
+        info.wait_for_publish(60)
+    pub.close()
+    start = time.monotonic()
+    collector.start()
+    pattern = f'loaxa_ingest_messages_total{{kind="telemetry"}} {float(n)}'
+    wait_until(lambda: pattern in (_metrics_or_empty(collector.http_port)), 300,
+               interval=0.2, what="backlog ingested")
+    rate = n / (time.monotonic() - start)
+    print(f"daemon ingested a {n}-message QoS 1 backlog at {rate:.0f} msg/s")
+    wait_until(lambda: len(stored_seqs(influxdb)) == n, 120, interval=0.5, what="all in InfluxDB")
+    assert collector.signal(signal.SIGTERM) == 0
+
+
+def _metrics_or_empty(port: int) -> str:
+    try:
+        return metrics(port)
+    except OSError:
+        return ""
