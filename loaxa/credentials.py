@@ -50,6 +50,12 @@ class BrokerAddress:
     port: int = 8883
     ca_file: str = "/etc/loaxa/ca.pem"  # where the CA certificate sits on the client
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise CredentialsError(f"broker port {self.port} is not 1..65535")
+        if not self.host or any(c.isspace() or c in "\"\\" for c in self.host):
+            raise CredentialsError(f"broker host {self.host!r} is not a host name")
+
 
 @dataclass
 class GenerateResult:

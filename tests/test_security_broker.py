@@ -1,0 +1,212 @@
+"""Issue 5 item 16: the production broker config refuses every intruder, the real Mosquitto.
+
+The broker runs deploy/mosquitto/mosquitto.conf (paths and port rewritten, tests/secure_broker.py)
+with the password file and ACL that ``loaxa credentials generate`` makes from
+config/inventory.example.toml, behind a throwaway CA. Each attack publishes payloads marked with
+a nonce; the verdict comes from what privileged subscribers actually received: the collector
+(its real account) and a test-only auditor allowed to read ``#``. MQTT 5 and 3.1.1 both.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent.mqtt_config import MqttConfig as AgentMqtt
+from agent.mqtt_config import make_client
+from collector.ingest.config import MqttConfig as CollectorMqtt
+from collector.inventory import load_inventory
+from loaxa import topics
+from loaxa.credentials import BrokerAddress, generate
+from loaxa.credentials_hash import password_line
+from loaxa.topics import Kind
+from tests.secure_broker import (
+    PRODUCTION_CONF,
+    Probe,
+    SecureBroker,
+    make_ca,
+    raw_connect_and_publish,
+)
+from tests.servers import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVINCE = "cao-bang"
+A = ("01273", "cb-01267")  # station A: the attacker in most cases
+B = ("01290", "cb-01290")  # station B: the victim
+AUDITOR = "test-auditor"  # test-only account that reads everything
+
+
+class Setup:
+    def __init__(self, tmp: Path) -> None:
+        self.tls = make_ca(tmp / "tls")
+        self.out = tmp / "creds"
+        passwd, acl = tmp / "passwd", tmp / "acl"
+        self.broker = SecureBroker(tmp / "broker", self.tls, passwd, acl)
+        inventory = load_inventory(ROOT / "config" / "inventory.example.toml")
+        address = BrokerAddress("127.0.0.1", self.broker.port, str(self.tls["ca.pem"]))
+        self.result = generate([inventory], self.out, address)
+        self.auditor_pw = secrets.token_urlsafe(16)
+        passwd.write_text((self.out / "broker" / "passwd").read_text()
+                          + password_line(AUDITOR, self.auditor_pw) + "\n")
+        acl.write_text((self.out / "broker" / "acl").read_text()
+                       + f"\n# test only\nuser {AUDITOR}\ntopic read #\n")
+
+    def snippet(self, folder: str, user: str) -> dict:
+        return tomllib.loads((self.out / folder / f"{user}.toml").read_text())
+
+    def password(self, user: str) -> str:
+        return (self.out / "secrets" / f"{user}.secret").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    s = Setup(tmp_path_factory.mktemp("secure"))
+    s.broker.start()
+    yield s
+    s.broker.stop()
+
+
+@pytest.fixture
+def probes(env):
+    made: list[Probe] = []
+    before = set(threading.enumerate())
+
+    def make(user: str | None, password: str | None = None, *, tls: bool = True,
+             v5: bool = True, client_id: str = "", clean: bool = True) -> Probe:
+        if user is not None and password is None:
+            password = env.auditor_pw if user == AUDITOR else env.password(user)
+        p = Probe(env.broker.port, user, password, ca=env.tls["ca.pem"] if tls else None,
+                  client_id=client_id, v5=v5, clean=clean)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+    wait_until(lambda: not set(threading.enumerate()) - before, 10, what="client threads to end")
+
+
+def telemetry(station: tuple[str, str]) -> str:
+    return topics.station_topic(PROVINCE, station[0], station[1], Kind.TELEMETRY)
+
+
+@pytest.fixture
+def watchers(probes):
+    """The collector (its generated account) and the auditor, both subscribed and connected."""
+    collector = probes("loaxa-collector")
+    auditor = probes(AUDITOR)
+    assert collector.connect() and auditor.connect()
+    assert collector.subscribe(topics.subscription(PROVINCE)) == [1]
+    collector.subscribe(topics.ack_subscription(PROVINCE))
+    assert auditor.subscribe("#") == [1]
+    return collector, auditor
+
+
+def legit_marker(probes, watchers, nonce: bytes) -> None:
+    """Station B publishes a marker; once both watchers have it, anything the broker accepted
+    earlier from an attacker would have arrived too (one broker, in-order delivery)."""
+    b = probes(B[1])
+    assert b.connect()
+    assert b.publish(telemetry(B), b"marker " + nonce) == 0
+    for w in watchers:
+        wait_until(lambda w=w: w.received(b"marker " + nonce), 10, what="marker delivered")
+
+
+def test_shipped_config_is_tls_only_without_anonymous():
+    options = [ln.split(" ", 1) for ln in PRODUCTION_CONF.read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")]
+    keys = [k for k, *_ in options]
+    values = {k: v for k, v in options}
+    assert keys.count("listener") == 1 and "port" not in keys  # one listener, no default one
+    after_listener = keys[keys.index("listener"):]
+    assert {"cafile", "certfile", "keyfile"} <= set(after_listener)
+    assert values["allow_anonymous"] == "false" and values["persistence"] == "true"
+    assert values["use_username_as_clientid"] == "true"
+    assert int(values["max_queued_messages"]) >= 100_000
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_legitimate_station_collector_and_operator_work(env, probes, watchers, v5):
+    collector, _ = watchers
+    nonce = secrets.token_hex(4).encode()
+    # The station's agent connects with its generated snippet, through the agent's own code.
+    snippet = env.snippet("agents", A[1])["mqtt"] | {"protocol": "5" if v5 else "3.1.1"}
+    cfg = AgentMqtt.model_validate(snippet)
+    status = topics.station_topic(PROVINCE, *A, Kind.STATUS)
+    agent = make_client(cfg, cfg.client_id or "", status, b'{"online": false}')
+    connected = threading.Event()
+    agent.on_connect = lambda *a: connected.set()
+    agent.connect(cfg.host, cfg.port)
+    agent.loop_start()
+    try:
+        assert connected.wait(10)
+        agent.subscribe(topics.command_subscription(PROVINCE, *A), qos=1)
+        agent.publish(telemetry(A), b"reading " + nonce, qos=1).wait_for_publish(10)
+        wait_until(lambda: collector.received(b"reading " + nonce), 10, what="telemetry")
+    finally:
+        agent.disconnect()
+        agent.loop_stop()
+    # The collector's snippet fits its config model; alerts and acks flow between the roles.
+    CollectorMqtt.model_validate(env.snippet("collector", "loaxa-collector")["mqtt"])
+    ops = probes("loaxa-ops", v5=v5)
+    assert ops.connect()
+    ops.subscribe(topics.alert_subscription(PROVINCE))
+    assert collector.publish(topics.alert_topic(PROVINCE, *A), b"alert " + nonce) == 0
+    wait_until(lambda: ops.received(b"alert " + nonce), 10, what="alert reaches the operator")
+    ops.publish(topics.ack_topic(PROVINCE, "_any", "123"), b"ack " + nonce)
+    wait_until(lambda: collector.received(b"ack " + nonce), 10, what="ack reaches the collector")
+
+
+REFUSED = {  # case -> (user, password or "!" for the account's own, TLS)
+    "anonymous": (None, None, True),
+    "unknown user": ("cb-99999", "guess", True),
+    "wrong password": (B[1], "not-the-password", True),
+    "empty password": (B[1], "", True),
+    "no password": (B[1], None, True),
+    "plain TCP, valid account": (A[1], "!", False),
+    "plain TCP, anonymous": (None, None, False),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_refused_connections_publish_nothing(env, probes, watchers, case, v5):
+    user, password, tls = REFUSED[case]
+    if password == "!":
+        password = env.password(user)
+    nonce = secrets.token_hex(4).encode()
+    accepted = 0
+    attacker = Probe(env.broker.port, user, password, ca=env.tls["ca.pem"] if tls else None, v5=v5)
+    try:
+        accepted += attacker.connect()
+        if attacker.connected:
+            attacker.publish(telemetry(B), b"attack " + nonce)
+    finally:
+        attacker.close()
+    # A hostile client does not wait for CONNACK: CONNECT and PUBLISH in one write.
+    code = raw_connect_and_publish(env.broker.port, env.tls["ca.pem"] if tls else None,
+                                   user, password, telemetry(B), b"attack raw " + nonce)
+    accepted += code == 0
+    if not tls:
+        assert attacker.connack is None and code is None  # closed during the TLS handshake
+    else:
+        assert attacker.connack is not None and attacker.connack.value in (5, 134, 135)
+        assert code in (4, 5)  # 3.1.1: bad user name or password / not authorised
+    legit_marker(probes, watchers, nonce)
+    assert accepted == 0
+    assert [w.received(b"attack") for w in watchers] == [[], []]
+
+
+def test_raw_pipelined_publish_is_seen_when_allowed(env, watchers):
+    """Control for the refused cases: the same raw CONNECT+PUBLISH with a valid account and its
+    own topic is accepted and reaches both watchers, so a zero above is not a blind probe."""
+    nonce = secrets.token_hex(4).encode()
+    code = raw_connect_and_publish(env.broker.port, env.tls["ca.pem"], A[1], env.password(A[1]),
+                                   telemetry(A), b"raw ok " + nonce)
+    assert code == 0
+    for w in watchers:
+        wait_until(lambda w=w: w.received(b"raw ok " + nonce), 10, what="raw publish delivered")
