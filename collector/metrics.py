@@ -17,6 +17,8 @@ Names (``loaxa_`` prefix):
     loaxa_influx_points_written_total        points InfluxDB accepted
     loaxa_influx_last_write_seconds          latency of the latest write
     loaxa_alerts_total{channel,outcome}      alert deliveries (sent, failed, fallback ...)
+    loaxa_alert_router_total{counter}        router counters: acknowledged, capped, ...
+    loaxa_alerts_undelivered_total           notifications no channel delivered
 """
 
 from __future__ import annotations
@@ -124,12 +126,21 @@ def alerts_families(stats: Mapping[str, object]) -> Iterable[Metric]:
         for channel, outcomes in sorted(channels.items()):
             for outcome, n in sorted(dict(outcomes).items()):
                 family.add_metric([str(channel), str(outcome)], float(n))
+    router = CounterMetricFamily(
+        "loaxa_alert_router",
+        "Alert router counters (acknowledged, capped, ...)",
+        labels=["counter"],
+    )
+    counters = stats.get("router")
+    if isinstance(counters, Mapping):
+        for name, n in sorted(counters.items()):
+            router.add_metric([str(name)], float(n))
     undelivered = CounterMetricFamily(
         "loaxa_alerts_undelivered",
         "Notifications no channel could deliver",
         value=float(stats.get("undelivered", 0) or 0),  # type: ignore[arg-type]
     )
-    return [family, undelivered]
+    return [family, router, undelivered]
 
 
 def _num(snap: Mapping[str, object], key: str) -> float:

@@ -73,3 +73,27 @@ def test_duplicate_gateway_ids(tmp_path):
     path.write_text('inventory = "i"\n' + gw + gw)
     with pytest.raises(ConfigError, match="id g used more than once"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "model"),
+    [
+        ("daemon", "DaemonConfig"),
+        ("mqtt", "MqttConfig"),
+        ("serial_gateways", "SerialGatewayConfig"),
+        ("validation", "ValidationConfig"),
+        ("http", "HttpConfig"),
+    ],
+)
+def test_example_shows_every_key_of_the_ingest_models(section, model):
+    """The sample config stays in sync with the models it documents (a key may be commented)."""
+    import collector.config as cc
+    import collector.http as ch
+    import collector.ingest.config as ic
+
+    cls = getattr(cc, model, None) or getattr(ic, model, None) or getattr(ch, model)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index(f"[{section}]")
+    block = text[start : text.find("\n[", start + 1)]
+    for key in cls.model_fields:
+        assert f"\n{key} = " in block or f"\n# {key} = " in block, f"{section}.{key}"
