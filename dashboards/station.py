@@ -40,7 +40,10 @@ INCIDENTS = (
     f'SELECT "{n.F_INCIDENT_ID}", "{n.T_PHASE}", "{n.T_CAUSE}", "{n.T_STATE}" '
     f'FROM "{n.INCIDENT}" {_W}'
 )
-BROADCASTS = f'SELECT "{n.T_ACTION}", "{n.T_SOURCE}", "{n.T_PRIORITY}" FROM "{n.BROADCAST}" {_W}'
+BROADCASTS = (  # a raw query needs a field: tags alone return nothing
+    f'SELECT "{n.F_START_TS}", "{n.T_ACTION}", "{n.T_SOURCE}", "{n.T_PRIORITY}" '
+    f'FROM "{n.BROADCAST}" {_W}'
+)
 
 
 def _annotations(inventory: Inventory) -> list[g.Json]:
