@@ -106,11 +106,13 @@ def watchers(probes):
     return collector, auditor
 
 
-def legit_marker(probes, watchers, nonce: bytes) -> None:
-    """Station B publishes a marker; once both watchers have it, anything the broker accepted
-    earlier from an attacker would have arrived too (one broker, in-order delivery)."""
-    b = probes(B[1])
-    assert b.connect()
+def legit_marker(probes, watchers, nonce: bytes, b: Probe | None = None) -> None:
+    """Station B publishes a marker; once the watchers have it, anything the broker accepted
+    earlier from an attacker would have arrived too (one broker, in-order delivery). A second
+    connection of B would take over the first, so a test that holds B passes it in."""
+    if b is None:
+        b = probes(B[1])
+        assert b.connect()
     assert b.publish(telemetry(B), b"marker " + nonce) == 0
     for w in watchers:
         wait_until(lambda w=w: w.received(b"marker " + nonce), 10, what="marker delivered")
@@ -210,3 +212,142 @@ def test_raw_pipelined_publish_is_seen_when_allowed(env, watchers):
     assert code == 0
     for w in watchers:
         wait_until(lambda w=w: w.received(b"raw ok " + nonce), 10, what="raw publish delivered")
+
+
+def forbidden_for_station_a() -> dict[str, str]:
+    base = f"loaxa/v1/{PROVINCE}/{A[0]}/{A[1]}"
+    return {
+        "B telemetry": telemetry(B),
+        "B status": topics.station_topic(PROVINCE, *B, Kind.STATUS),
+        "B in A's commune": topics.station_topic(PROVINCE, A[0], B[1], Kind.EVENT),
+        "other province": topics.station_topic("ha-giang", *A, Kind.TELEMETRY),
+        "below own topic": f"{base}/telemetry/extra",
+        "own command topic": topics.command_topic(PROVINCE, *A, "reboot"),
+        "B command": topics.command_topic(PROVINCE, *B, "reboot"),
+        "alert feed": topics.alert_topic(PROVINCE, *B),
+        "acknowledgement": topics.ack_topic(PROVINCE, "_any", "123"),
+        "$SYS": "$SYS/broker/fake",
+        "outside loaxa": "other/topic",
+    }
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_station_publishes_only_under_its_own_topics(env, probes, watchers, v5):
+    nonce = secrets.token_hex(4).encode()
+    a = probes(A[1], v5=v5)
+    assert a.connect()
+    codes = {name: a.publish(topic, b"attack " + nonce, retain=True)
+             for name, topic in forbidden_for_station_a().items()}
+    assert a.publish(telemetry(A), b"own " + nonce) == 0
+    legit_marker(probes, watchers, nonce)
+    for w in watchers:
+        wait_until(lambda w=w: w.received(b"own " + nonce), 10, what="A's own telemetry")
+    # MQTT 5: PUBACK "not authorised" (135); MQTT 3.1.1 has no way to say so: PUBACK 0, dropped.
+    assert set(codes.values()) == ({135} if v5 else {0})
+    accepted = [w.received(b"attack " + nonce) for w in watchers]
+    assert accepted == [[], []]
+    # Nothing was retained either: a new subscriber to B's topics gets no planted status.
+    late = probes(AUDITOR)
+    assert late.connect()
+    late.subscribe(f"loaxa/v1/{PROVINCE}/{B[0]}/{B[1]}/#")
+    late.subscribe("loaxa/v1/ha-giang/#")
+    legit_marker(probes, (late,), nonce + b"-late")
+    assert late.received(b"attack") == []
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_station_reads_only_its_own_commands(env, probes, watchers, v5):
+    collector, _ = watchers
+    nonce = secrets.token_hex(4).encode()
+    a = probes(A[1], v5=v5)
+    assert a.connect()
+    for f in ("#", "$SYS/#", topics.subscription(), telemetry(B),
+              topics.alert_subscription(PROVINCE), topics.ack_subscription(PROVINCE),
+              topics.command_subscription(PROVINCE, *B),
+              topics.command_subscription(PROVINCE, *A)):
+        a.subscribe(f)  # Mosquitto grants the filter; the ACL is applied to each message
+    b = probes(B[1], v5=v5)
+    ops = probes("loaxa-ops", v5=v5)
+    assert b.connect() and ops.connect()
+    b.subscribe(topics.command_subscription(PROVINCE, *B))
+    assert b.publish(telemetry(B), b"secret telemetry " + nonce) == 0
+    assert b.publish(topics.station_topic(PROVINCE, *B, Kind.STATUS), b"status " + nonce,
+                     retain=True) == 0
+    assert collector.publish(topics.alert_topic(PROVINCE, *B), b"secret alert " + nonce) == 0
+    assert ops.publish(topics.ack_topic(PROVINCE, "_any", "7"), b"secret ack " + nonce) == 0
+    assert ops.publish(topics.command_topic(PROVINCE, *B, "sync"), b"cmd B " + nonce) == 0
+    assert ops.publish(topics.command_topic(PROVINCE, *A, "sync"), b"cmd A " + nonce) == 0
+    wait_until(lambda: a.received(b"cmd A " + nonce), 10, what="A's own command")
+    wait_until(lambda: b.received(b"cmd B " + nonce), 10, what="B's own command")
+    wait_until(lambda: collector.received(b"secret telemetry " + nonce), 10, what="telemetry")
+    # A got its own command and nothing else, not even $SYS.
+    assert {t for t, _ in a.messages} == {topics.command_topic(PROVINCE, *A, "sync")}
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+@pytest.mark.parametrize("stolen_id", [B[1], f"loaxa-agent-{B[1]}"])
+def test_client_id_of_another_station_does_not_take_over(env, probes, watchers, v5, stolen_id):
+    nonce = secrets.token_hex(4).encode()
+    b = probes(B[1], v5=v5, client_id=stolen_id)
+    assert b.connect()
+    a = probes(A[1], v5=v5, client_id=stolen_id)
+    assert a.connect()  # accepted, but as client "cb-01267": the broker renamed it
+    assert a.publish(telemetry(B), b"attack " + nonce) == (135 if v5 else 0)
+    # B was not disconnected and still publishes; A's publish as B went nowhere.
+    legit_marker(probes, watchers, nonce, b)
+    assert b.connected and b.disconnects == 0
+    assert [w.received(b"attack " + nonce) for w in watchers] == [[], []]
+
+
+def test_client_id_of_the_collector_does_not_steal_its_session(env, probes):
+    """The collector's persistent session queues messages while it is away; a station that
+    connects with the collector's client id must neither receive them nor end the session."""
+    nonce = secrets.token_hex(4).encode()
+    auditor = probes(AUDITOR)
+    assert auditor.connect()
+    auditor.subscribe("#")
+    collector = probes("loaxa-collector", client_id="loaxa-collector", clean=False)
+    assert collector.connect(session_expiry_s=3600)
+    collector.subscribe(topics.subscription(PROVINCE))
+    collector.close()
+    b = probes(B[1])
+    assert b.connect()
+    assert b.publish(telemetry(B), b"queued " + nonce) == 0
+    wait_until(lambda: auditor.received(b"queued " + nonce), 10, what="message accepted")
+    a = probes(A[1], client_id="loaxa-collector", clean=False)
+    assert a.connect(session_expiry_s=3600)
+    a.subscribe(topics.command_subscription(PROVINCE, *A))
+    ops = probes("loaxa-ops")
+    assert ops.connect()
+    ops.publish(topics.command_topic(PROVINCE, *A, "ping"), b"cmd A " + nonce)
+    wait_until(lambda: a.received(b"cmd A " + nonce), 10, what="A's command")
+    assert a.received(b"queued") == []  # a resumed session would have delivered it first
+    back = probes("loaxa-collector", client_id="loaxa-collector", clean=False)
+    assert back.connect(session_expiry_s=3600)
+    wait_until(lambda: back.received(b"queued " + nonce), 10, what="queued message delivered")
+    back.client.disconnect()  # end the session so later tests start clean
+    fresh = probes("loaxa-collector")
+    assert fresh.connect()
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_collector_is_read_only_on_station_topics(env, probes, watchers, v5):
+    nonce = secrets.token_hex(4).encode()
+    collector, auditor = watchers
+    codes = [collector.publish(t, b"forged " + nonce, retain=True) for t in (
+        telemetry(B), topics.station_topic(PROVINCE, *B, Kind.STATUS),
+        topics.command_topic(PROVINCE, *B, "reboot"), topics.ack_topic(PROVINCE, "_any", "1"))]
+    assert codes == [135] * 4
+    legit_marker(probes, watchers, nonce)
+    assert auditor.received(b"forged") == [] and collector.received(b"forged") == []
+
+
+def test_oversized_packet_is_refused(env, probes, watchers):
+    nonce = secrets.token_hex(4).encode()
+    a = probes(A[1])
+    assert a.connect()
+    huge = b"huge " + nonce + b"x" * 100_000  # max_packet_size is 64 KiB
+    info = a.client.publish(telemetry(A), huge, qos=1)
+    wait_until(lambda: info.mid in a.pubacks or not a.connected, 10, what="oversize answered")
+    legit_marker(probes, watchers, nonce)
+    assert [w.received(b"huge " + nonce) for w in watchers] == [[], []]
