@@ -31,13 +31,39 @@ def make_ca(folder: Path) -> dict[str, Path]:
     p = {n: folder / n for n in ("ca.key", "ca.pem", "broker.key", "broker.csr", "broker.pem")}
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run = lambda *argv: subprocess.run(["openssl", *argv], check=True, capture_output=True)  # noqa: E731
-    run("req", "-x509", *ec, "-keyout", p["ca.key"], "-out", p["ca.pem"], "-days", "2",
-        "-subj", "/CN=loaxa test CA")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        p["ca.key"],
+        "-out",
+        p["ca.pem"],
+        "-days",
+        "2",
+        "-subj",
+        "/CN=loaxa test CA",
+    )
     run("req", *ec, "-keyout", p["broker.key"], "-out", p["broker.csr"], "-subj", "/CN=localhost")
     ext = folder / "san.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("x509", "-req", "-in", p["broker.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
-        "-CAcreateserial", "-out", p["broker.pem"], "-days", "2", "-extfile", ext)
+    run(
+        "x509",
+        "-req",
+        "-in",
+        p["broker.csr"],
+        "-CA",
+        p["ca.pem"],
+        "-CAkey",
+        p["ca.key"],
+        "-CAcreateserial",
+        "-out",
+        p["broker.pem"],
+        "-days",
+        "2",
+        "-extfile",
+        ext,
+    )
     return p
 
 
@@ -81,22 +107,35 @@ class SecureBroker(_Process):
         self.conf.write_text(render_for_test(PRODUCTION_CONF.read_text(), overrides))
 
     def start(self) -> SecureBroker:
-        self._spawn([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(self.conf)],
-                    self.port, "mosquitto (production config)")
+        self._spawn(
+            [_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(self.conf)],
+            self.port,
+            "mosquitto (production config)",
+        )
         return self
 
 
 class Probe:
     """One MQTT client (MQTT 5 or 3.1.1, TLS or plain) that records the broker's answers."""
 
-    def __init__(self, port: int, username: str | None, password: str | None, *,
-                 ca: Path | None, client_id: str = "", v5: bool = True,
-                 clean: bool = True) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str | None,
+        password: str | None,
+        *,
+        ca: Path | None,
+        client_id: str = "",
+        v5: bool = True,
+        clean: bool = True,
+    ) -> None:
         self.port, self.v5 = port, v5
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id,
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else clean, reconnect_on_failure=False,
+            clean_session=None if v5 else clean,
+            reconnect_on_failure=False,
         )
         self._clean = clean
         if username is not None:
@@ -144,8 +183,9 @@ class Probe:
         except OSError:
             return False
         self.client.loop_start()
-        wait_until(lambda: self.connack is not None or self.disconnects, 10,
-                   what="CONNACK or disconnect")
+        wait_until(
+            lambda: self.connack is not None or self.disconnects, 10, what="CONNACK or disconnect"
+        )
         return self.connack is not None and not self.connack.is_failure
 
     @property
@@ -160,8 +200,9 @@ class Probe:
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
         """Publish at QoS 1; the PUBACK reason code (None if the link closed first)."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
-        wait_until(lambda: info.mid in self.pubacks or not self.connected, 10,
-                   what=f"PUBACK for {topic}")
+        wait_until(
+            lambda: info.mid in self.pubacks or not self.connected, 10, what=f"PUBACK for {topic}"
+        )
         return self.pubacks.get(info.mid)
 
     def received(self, needle: bytes) -> list[tuple[str, bytes]]:
@@ -187,21 +228,28 @@ def _packet(first: int, body: bytes) -> bytes:
             return bytes([first]) + bytes(length) + body
 
 
-def raw_connect_and_publish(port: int, ca: Path | None, username: str | None,
-                            password: str | None, topic: str, payload: bytes) -> int | None:
+def raw_connect_and_publish(
+    port: int,
+    ca: Path | None,
+    username: str | None,
+    password: str | None,
+    topic: str,
+    payload: bytes,
+) -> int | None:
     """Send an MQTT 3.1.1 CONNECT and a QoS 0 PUBLISH in one write, without waiting for CONNACK
     (what a hostile client would do), then read the CONNACK return code; None if the broker
     closed the link without one (e.g. plain MQTT sent to the TLS port)."""
     flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
     body = _utf8("MQTT") + bytes([4, flags]) + (30).to_bytes(2, "big") + _utf8("")
-    body += (_utf8(username) if username is not None else b"")
-    body += (_utf8(password) if password is not None else b"")
+    body += _utf8(username) if username is not None else b""
+    body += _utf8(password) if password is not None else b""
     data = _packet(0x10, body) + _packet(0x30, _utf8(topic) + payload)
     sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
         if ca is not None:
             sock = ssl.create_default_context(cafile=str(ca)).wrap_socket(
-                sock, server_hostname="127.0.0.1")
+                sock, server_hostname="127.0.0.1"
+            )
         sock.sendall(data)
         answer = b""
         while len(answer) < 4:

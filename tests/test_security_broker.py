@@ -50,10 +50,15 @@ class Setup:
         address = BrokerAddress("127.0.0.1", self.broker.port, str(self.tls["ca.pem"]))
         self.result = generate([inventory], self.out, address)
         self.auditor_pw = secrets.token_urlsafe(16)
-        passwd.write_text((self.out / "broker" / "passwd").read_text()
-                          + password_line(AUDITOR, self.auditor_pw) + "\n")
-        acl.write_text((self.out / "broker" / "acl").read_text()
-                       + f"\n# test only\nuser {AUDITOR}\ntopic read #\n")
+        passwd.write_text(
+            (self.out / "broker" / "passwd").read_text()
+            + password_line(AUDITOR, self.auditor_pw)
+            + "\n"
+        )
+        acl.write_text(
+            (self.out / "broker" / "acl").read_text()
+            + f"\n# test only\nuser {AUDITOR}\ntopic read #\n"
+        )
 
     def snippet(self, folder: str, user: str) -> dict:
         return tomllib.loads((self.out / folder / f"{user}.toml").read_text())
@@ -75,12 +80,26 @@ def probes(env):
     made: list[Probe] = []
     before = set(threading.enumerate())
 
-    def make(user: str | None, password: str | None = None, *, tls: bool = True,
-             v5: bool = True, client_id: str = "", clean: bool = True) -> Probe:
+    def make(
+        user: str | None,
+        password: str | None = None,
+        *,
+        tls: bool = True,
+        v5: bool = True,
+        client_id: str = "",
+        clean: bool = True,
+    ) -> Probe:
         if user is not None and password is None:
             password = env.auditor_pw if user == AUDITOR else env.password(user)
-        p = Probe(env.broker.port, user, password, ca=env.tls["ca.pem"] if tls else None,
-                  client_id=client_id, v5=v5, clean=clean)
+        p = Probe(
+            env.broker.port,
+            user,
+            password,
+            ca=env.tls["ca.pem"] if tls else None,
+            client_id=client_id,
+            v5=v5,
+            clean=clean,
+        )
         made.append(p)
         return p
 
@@ -119,12 +138,15 @@ def legit_marker(probes, watchers, nonce: bytes, b: Probe | None = None) -> None
 
 
 def test_shipped_config_is_tls_only_without_anonymous():
-    options = [ln.split(" ", 1) for ln in PRODUCTION_CONF.read_text().splitlines()
-               if ln.strip() and not ln.startswith("#")]
+    options = [
+        ln.split(" ", 1)
+        for ln in PRODUCTION_CONF.read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     keys = [k for k, *_ in options]
     values = {k: v for k, v in options}
     assert keys.count("listener") == 1 and "port" not in keys  # one listener, no default one
-    after_listener = keys[keys.index("listener"):]
+    after_listener = keys[keys.index("listener") :]
     assert {"cafile", "certfile", "keyfile"} <= set(after_listener)
     assert values["allow_anonymous"] == "false" and values["persistence"] == "true"
     assert values["use_username_as_clientid"] == "true"
@@ -190,8 +212,14 @@ def test_refused_connections_publish_nothing(env, probes, watchers, case, v5):
     finally:
         attacker.close()
     # A hostile client does not wait for CONNACK: CONNECT and PUBLISH in one write.
-    code = raw_connect_and_publish(env.broker.port, env.tls["ca.pem"] if tls else None,
-                                   user, password, telemetry(B), b"attack raw " + nonce)
+    code = raw_connect_and_publish(
+        env.broker.port,
+        env.tls["ca.pem"] if tls else None,
+        user,
+        password,
+        telemetry(B),
+        b"attack raw " + nonce,
+    )
     accepted += code == 0
     if not tls:
         assert attacker.connack is None and code is None  # closed during the TLS handshake
@@ -207,8 +235,14 @@ def test_raw_pipelined_publish_is_seen_when_allowed(env, watchers):
     """Control for the refused cases: the same raw CONNECT+PUBLISH with a valid account and its
     own topic is accepted and reaches both watchers, so a zero above is not a blind probe."""
     nonce = secrets.token_hex(4).encode()
-    code = raw_connect_and_publish(env.broker.port, env.tls["ca.pem"], A[1], env.password(A[1]),
-                                   telemetry(A), b"raw ok " + nonce)
+    code = raw_connect_and_publish(
+        env.broker.port,
+        env.tls["ca.pem"],
+        A[1],
+        env.password(A[1]),
+        telemetry(A),
+        b"raw ok " + nonce,
+    )
     assert code == 0
     for w in watchers:
         wait_until(lambda w=w: w.received(b"raw ok " + nonce), 10, what="raw publish delivered")
@@ -236,8 +270,10 @@ def test_station_publishes_only_under_its_own_topics(env, probes, watchers, v5):
     nonce = secrets.token_hex(4).encode()
     a = probes(A[1], v5=v5)
     assert a.connect()
-    codes = {name: a.publish(topic, b"attack " + nonce, retain=True)
-             for name, topic in forbidden_for_station_a().items()}
+    codes = {
+        name: a.publish(topic, b"attack " + nonce, retain=True)
+        for name, topic in forbidden_for_station_a().items()
+    }
     assert a.publish(telemetry(A), b"own " + nonce) == 0
     legit_marker(probes, watchers, nonce)
     for w in watchers:
@@ -261,18 +297,26 @@ def test_station_reads_only_its_own_commands(env, probes, watchers, v5):
     nonce = secrets.token_hex(4).encode()
     a = probes(A[1], v5=v5)
     assert a.connect()
-    for f in ("#", "$SYS/#", topics.subscription(), telemetry(B),
-              topics.alert_subscription(PROVINCE), topics.ack_subscription(PROVINCE),
-              topics.command_subscription(PROVINCE, *B),
-              topics.command_subscription(PROVINCE, *A)):
+    for f in (
+        "#",
+        "$SYS/#",
+        topics.subscription(),
+        telemetry(B),
+        topics.alert_subscription(PROVINCE),
+        topics.ack_subscription(PROVINCE),
+        topics.command_subscription(PROVINCE, *B),
+        topics.command_subscription(PROVINCE, *A),
+    ):
         a.subscribe(f)  # Mosquitto grants the filter; the ACL is applied to each message
     b = probes(B[1], v5=v5)
     ops = probes("loaxa-ops", v5=v5)
     assert b.connect() and ops.connect()
     b.subscribe(topics.command_subscription(PROVINCE, *B))
     assert b.publish(telemetry(B), b"secret telemetry " + nonce) == 0
-    assert b.publish(topics.station_topic(PROVINCE, *B, Kind.STATUS), b"status " + nonce,
-                     retain=True) == 0
+    assert (
+        b.publish(topics.station_topic(PROVINCE, *B, Kind.STATUS), b"status " + nonce, retain=True)
+        == 0
+    )
     assert collector.publish(topics.alert_topic(PROVINCE, *B), b"secret alert " + nonce) == 0
     assert ops.publish(topics.ack_topic(PROVINCE, "_any", "7"), b"secret ack " + nonce) == 0
     assert ops.publish(topics.command_topic(PROVINCE, *B, "sync"), b"cmd B " + nonce) == 0
@@ -334,9 +378,15 @@ def test_client_id_of_the_collector_does_not_steal_its_session(env, probes):
 def test_collector_is_read_only_on_station_topics(env, probes, watchers, v5):
     nonce = secrets.token_hex(4).encode()
     collector, auditor = watchers
-    codes = [collector.publish(t, b"forged " + nonce, retain=True) for t in (
-        telemetry(B), topics.station_topic(PROVINCE, *B, Kind.STATUS),
-        topics.command_topic(PROVINCE, *B, "reboot"), topics.ack_topic(PROVINCE, "_any", "1"))]
+    codes = [
+        collector.publish(t, b"forged " + nonce, retain=True)
+        for t in (
+            telemetry(B),
+            topics.station_topic(PROVINCE, *B, Kind.STATUS),
+            topics.command_topic(PROVINCE, *B, "reboot"),
+            topics.ack_topic(PROVINCE, "_any", "1"),
+        )
+    ]
     assert codes == [135] * 4
     legit_marker(probes, watchers, nonce)
     assert auditor.received(b"forged") == [] and collector.received(b"forged") == []
