@@ -10,7 +10,8 @@ import sys
 from loaxa import __version__
 
 # Each module exposes add_parser(subparsers) and sets ``func`` on its parser(s).
-_SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli", "dashboards.cli")
+_SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli", "dashboards.cli",
+                       "collector.export.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ in October). Times are local (Asia/Ho_Chi_Minh).
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -35,47 +36,52 @@ def ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp() * 1000)
 
 
-INVENTORY = parse_inventory(
-    {
-        "province": {
-            "code": "04",
-            "slug": "cao-bang",
-            "name": "Cao Bằng",
-            "department": "Sở VHTTDL Cao Bằng",
-        },
-        "schedules": [{"id": "daily", "windows": ["05:30-06:30", "17:00-18:30"]}],
-        "communes": [
-            {"code": "01273", "name": "=Phường Thục Phán", "schedule": "daily"},
-            {"code": "01290", "name": "Xã Bảo Lâm", "schedule": "daily"},
-        ],
-        "stations": [
-            {
-                "id": A,
-                "commune": "01273",
-                "name": "Sông Hiến",
-                "lat": 22.6,
-                "lon": 106.2,
-                "position": "demo",
-            },
-            {
-                "id": B,
-                "commune": "01273",
-                "name": "Đề Thám",
-                "lat": 22.6,
-                "lon": 106.2,
-                "position": "demo",
-            },
-            {
-                "id": C,
-                "commune": "01290",
-                "name": "Pác Miầu",
-                "lat": 22.8,
-                "lon": 105.4,
-                "position": "demo",
-            },
-        ],
-    }
-)
+INVENTORY_TOML = """
+[province]
+code = "04"
+slug = "cao-bang"
+name = "Cao Bằng"
+department = "Sở VHTTDL Cao Bằng"
+
+[[schedules]]
+id = "daily"
+windows = ["05:30-06:30", "17:00-18:30"]
+
+[[communes]]
+code = "01273"
+name = "=Phường Thục Phán"   # starts with "=": the formula-injection guard must escape it
+schedule = "daily"
+
+[[communes]]
+code = "01290"
+name = "Xã Bảo Lâm"
+schedule = "daily"
+
+[[stations]]
+id = "cb-01267"
+commune = "01273"
+name = "Sông Hiến"
+lat = 22.6
+lon = 106.2
+position = "demo"
+
+[[stations]]
+id = "cb-01282"
+commune = "01273"
+name = "Đề Thám"
+lat = 22.6
+lon = 106.2
+position = "demo"
+
+[[stations]]
+id = "cb-01290"
+commune = "01290"
+name = "Pác Miầu"
+lat = 22.8
+lon = 105.4
+position = "demo"
+"""
+INVENTORY = parse_inventory(tomllib.loads(INVENTORY_TOML))
 
 
 def tr(station: str, when: str, state: State, cause: Cause | None = None) -> Transition:

@@ -15,11 +15,13 @@ from collector.export.influx_query import InfluxReader
 from collector.export.influx_source import InfluxSource
 from collector.export.run import run_export
 from collector.storage.points import points_for_payload, state_point
+from loaxa.cli import main as loaxa_main
 from loaxa.payloads import Broadcast, Telemetry
 from tests.test_export_figures import (
     A_DOWN_S,
     BROADCASTS_A,
     INVENTORY,
+    INVENTORY_TOML,
     OCT,
     OCT_S,
     TIMELINE_A,
@@ -191,3 +193,94 @@ def test_influxql_error_is_a_source_error(influxdb, tmp_path):
     source = _source(influxdb)  # the database does not exist
     with pytest.raises(SourceError, match="database not found"):
         run_export(INVENTORY, source, OCT, tmp_path, [ExportFormat.CSV], "vi", now_ms=0)
+
+
+def _config(tmp_path, server, extra: str = "") -> str:
+    (tmp_path / "inventory.toml").write_text(INVENTORY_TOML, encoding="utf-8")
+    path = tmp_path / "collector.toml"
+    path.write_text(
+        f'inventory = "inventory.toml"\n[influx]\nurl = "{server.url}"\ndb = "{DB}"\n'
+        f'[export]\ndirectory = "out"\nformats = ["csv", "xlsx"]\n{extra}',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_cli_month_writes_into_configured_directory(loaded, tmp_path, capsys):
+    config = _config(tmp_path, loaded)
+    assert loaxa_main(["export", "--config", config, "--month", "2026-10"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(str(p) for p in (tmp_path / "out").iterdir())
+    assert len(printed) == 5  # 4 CSV + 1 XLSX
+    stations = _csv(tmp_path / "out" / "loaxa-cao-bang-2026-10-stations.csv")
+    assert float(dict(zip(stations[0], stations[1], strict=True))["Số lần ngừng"]) == 3
+
+
+def test_cli_year_and_range_in_english(loaded, tmp_path, capsys):
+    config = _config(tmp_path, loaded)
+    out = tmp_path / "y"
+    args = [
+        "export",
+        "--config",
+        config,
+        "--year",
+        "2026",
+        "--lang",
+        "en",
+        "--out",
+        str(out),
+        "--format",
+        "csv",
+    ]
+    assert loaxa_main(args) == 0
+    rows = _csv(out / "loaxa-cao-bang-2026-stations.csv")
+    a = dict(zip(rows[0], rows[1], strict=True))
+    # the whole year: both parts of the boundary outage, plus the September-October others
+    assert float(a["Downtime (min)"]) == 180.5 + 10.25 + 61 * 24 * 60 + 60
+    args = [
+        "export",
+        "--config",
+        config,
+        "--from",
+        "2026-10-05",
+        "--to",
+        "2026-10-05",
+        "--lang",
+        "en",
+        "--out",
+        str(out),
+        "--format",
+        "csv",
+    ]
+    assert loaxa_main(args) == 0
+    rows = _csv(out / "loaxa-cao-bang-2026-10-05_2026-10-05-stations.csv")
+    assert float(dict(zip(rows[0], rows[1], strict=True))["Downtime (min)"]) == 10.25
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--month", "2026-13"], "expected YYYY-MM"),
+        (["--from", "2026-10-05"], "--from needs --to"),
+        (["--month", "2026-10", "--format", "docx"], "use csv, xlsx, png, pdf"),
+        (["--month", "2026-10", "--goal", "120"], "--goal must be between 0 and 100"),
+    ],
+)
+def test_cli_bad_arguments_exit_2(tmp_path, capsys, args, message):
+    config = _config(tmp_path, type("S", (), {"url": "http://127.0.0.1:9"})())
+    assert loaxa_main(["export", "--config", config, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_bad_export_section_names_the_key(tmp_path, capsys):
+    config = _config(tmp_path, type("S", (), {"url": "http://127.0.0.1:9"})(), 'lang = "fr"\n')
+    assert loaxa_main(["export", "--config", config, "--month", "2026-10"]) == 2
+    assert "export.lang" in capsys.readouterr().err
+
+
+def test_cli_influx_down_exits_1(tmp_path, capsys):
+    from tests.servers import free_port
+
+    server = type("S", (), {"url": f"http://127.0.0.1:{free_port()}"})()
+    assert loaxa_main(["export", "--config", _config(tmp_path, server), "--month", "2026-10"]) == 1
+    assert "unreachable" in capsys.readouterr().err

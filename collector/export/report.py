@@ -31,6 +31,8 @@ class StationData:
 class Report:
     period: Period
     province: str  # province name
+    province_slug: str
+    province_code: str
     department: str
     goal_percent: float
     stations: list[Figures]
@@ -73,6 +75,8 @@ def build_report(
     return Report(
         period=period,
         province=inventory.province.name,
+        province_slug=inventory.province.slug,
+        province_code=inventory.province.code,
         department=inventory.province.department,
         goal_percent=goal,
         stations=stations,
