@@ -143,5 +143,7 @@ def push(
         raise PushError(f"Grafana at {url} failed: {err.message}") from err
     except niquests.exceptions.RequestException as err:
         raise PushError(f"cannot reach Grafana at {url}: {type(err).__name__}") from err
+    finally:
+        api.client.s.close()
     log.info("pushed %d dashboards to Grafana %s, folder %s", len(uids), version, folder_uid)
     return uids
