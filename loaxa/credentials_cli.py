@@ -61,9 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    if not 1 <= args.broker_port <= 65535:
-        print(f"--broker-port {args.broker_port}: must be 1..65535", file=sys.stderr)
-        return 2
     try:
         inventories = [load_inventory(path) for path in args.inventory]
         result = generate(
