@@ -158,3 +158,30 @@ def test_full_spool_refuses_while_influxdb_is_down_then_recovers(tmp_path, influ
     finally:
         st.stop()
     assert stored(influxdb) == accepted + 10
+
+
+def test_influxdb_killed_repeatedly_under_load_loses_nothing(tmp_path, influxdb):
+    """200 000 points while InfluxDB is kill -9'd three times (acknowledged = fsynced there)."""
+    total, chunk = 200_000, 1000
+    st = Storage(config(tmp_path, influxdb.url, batch_size=5000))
+    st.start()
+    try:
+        for k in range(0, total, chunk):
+            down = k and k % 50_000 == 0
+            if down:
+                written = st.metrics.points_written_total
+                wait_until(  # the writer is busy (or idle with nothing left) when we kill
+                    lambda w=written: st.metrics.points_written_total > w or not st.spool.depth,
+                    30,
+                    what="progress before the kill",
+                )
+                influxdb.kill()
+                retries = st.metrics.retries_total
+            st.append(lines(k, chunk))
+            if down:  # the chunk above is pending: the drainer must hit the dead server
+                wait_until(lambda r=retries: st.metrics.retries_total > r, 30, what="retry")
+                influxdb.start()
+        wait_until(lambda: st.spool.depth == 0, 120, what="spool drained")
+    finally:
+        st.stop()
+    assert stored(influxdb) == total and not st.dead_letter.read()
