@@ -1,4 +1,4 @@
-"""``loaxa dashboards``: generate the dashboard JSON, push it to a Grafana.
+"""``loaxa dashboards``: generate the dashboard JSON, push it to a Grafana, feed InfluxDB.
 
 loaxa dashboards generate [--inventory FILE] [--out DIR] [--check]
 loaxa dashboards push --url URL (--token-file FILE | env GRAFANA_TOKEN | --token TOKEN)
@@ -10,15 +10,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
+from collector.export.errors import ExportError
+from collector.export.influx_query import InfluxReader
 from collector.inventory import InventoryError, load_inventory
+from collector.storage.config import InfluxConfig
+from collector.storage.errors import StorageError
+from collector.storage.writers import make_writer
+from dashboards.feed_job import run_every, run_once
 from dashboards.generate import EXAMPLE_INVENTORY, JSON_DIR, load_dashboards, stale_files, write_all
 from dashboards.grafana import DATASOURCE_UID
 from dashboards.push import FOLDER_UID, PushError, push
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "GRAFANA_TOKEN"
+PASSWORD_ENV = "LOAXA_INFLUX_PASSWORD"
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -72,6 +82,38 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feed(args: argparse.Namespace) -> int:
+    try:
+        inventory = load_inventory(args.inventory)
+    except InventoryError as err:
+        log.error("%s", err)
+        return 2
+    password = os.environ.get(PASSWORD_ENV)
+    reader = InfluxReader(args.influx_url, args.db, user=args.user, password=password)
+    writer = make_writer(
+        InfluxConfig(url=args.influx_url, db=args.db, user=args.user, password=password)
+    )
+
+    def job():
+        return run_once(inventory, reader, writer.write, time.time_ns() // 1_000_000)
+
+    try:
+        if args.every is None:
+            result = job()
+            print(f"wrote {result.lines} lines ({result.stations_with_data} stations with data)")
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        run_every(args.every, job, stop)
+        return 0
+    except (ExportError, StorageError) as err:
+        log.error("feed failed: %s", err)
+        return 1
+    finally:
+        writer.close()
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dashboards", help="Grafana dashboards: generate, push")
     sub = parser.add_subparsers(dest="dashboards_command", metavar="ACTION", required=True)
@@ -94,3 +136,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="uid of the InfluxDB (InfluxQL) datasource in that Grafana",
     )
     up.set_defaults(func=_push)
+
+    feed = sub.add_parser("feed", help="write station_info, availability, compliance points")
+    feed.add_argument("--inventory", required=True, help="inventory TOML")
+    feed.add_argument("--influx-url", required=True, help="InfluxDB base URL (v1 API)")
+    feed.add_argument("--db", default="loaxa", help="database (default loaxa)")
+    feed.add_argument("--user", help=f"InfluxDB user (password from ${PASSWORD_ENV})")
+    feed.add_argument("--every", type=float, help="repeat every SECONDS until SIGTERM")
+    feed.set_defaults(func=_feed)

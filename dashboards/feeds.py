@@ -3,9 +3,10 @@
 * ``station_info``: the inventory (names, coordinates, technicians and phones), so the geomap
   and the "stations not operating" table need no second data source.
 * ``availability``: month-to-date availability per station and per commune, computed from the
-  health timelines with :func:`collector.health.availability.availability` (the exports' own
-  arithmetic), so a panel reads one exact number instead of integrating state points in
-  InfluxQL (which cannot carry the state from before the dashboard's time range).
+  health timelines with :func:`collector.health.availability.availability` and the exports'
+  commune timeline (one truth with ``loaxa export``), so a panel reads one exact number instead
+  of integrating state points in InfluxQL (which cannot carry the state from before the
+  dashboard's time range).
 
 The collector calls these at start-up and then every few minutes (pure functions, clock passed
 in); the encoders are ``collector.storage.points``.
@@ -16,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from collector.export.communes import commune_timeline
 from collector.health.availability import Availability, Transition, availability
-from collector.health.events import State
 from collector.inventory import Inventory
 from collector.storage.points import availability_point, station_info_point
 
@@ -54,38 +55,6 @@ def month_start_ms(inventory: Inventory, now_ms: int) -> int:
     return int(start.timestamp() * 1000)
 
 
-def _state_at(timeline: Sequence[Transition], ts_ms: int) -> State:
-    state = State.UNKNOWN
-    for tr in timeline:
-        if tr.ts_ms > ts_ms:
-            break
-        state = tr.state
-    return state
-
-
-def _commune_state(states: Sequence[State]) -> State:
-    """A commune operates while every required station not in maintenance operates."""
-    counted = [s for s in states if s is not State.MAINTENANCE]
-    if not counted:
-        return State.MAINTENANCE
-    if any(not s.operating and s is not State.UNKNOWN for s in counted):
-        return State.DOWN
-    if any(s is State.UNKNOWN for s in counted):
-        return State.UNKNOWN
-    return State.OPERATING
-
-
-def commune_timeline(code: str, timelines: Sequence[Sequence[Transition]]) -> list[Transition]:
-    """Merge the sorted timelines of a commune's required stations into the commune's own."""
-    times = sorted({tr.ts_ms for tl in timelines for tr in tl})
-    out: list[Transition] = []
-    for ts in times:
-        state = _commune_state([_state_at(tl, ts) for tl in timelines])
-        if not out or out[-1].state is not state:
-            out.append(Transition(code, ts, state))
-    return out
-
-
 def _point(
     inventory: Inventory, commune: str, station: str | None, a: Availability, now_ms: int
 ) -> str:
@@ -120,6 +89,6 @@ def availability_points(
             lines.append(_point(inventory, code, st.id, a, now_ms))
         required = [timelines.get(st.id, ()) for st in stations if st.required]
         if required:
-            merged = commune_timeline(code, required)
+            merged = commune_timeline(code, required, now_ms)
             lines.append(_point(inventory, code, None, availability(merged, t0, now_ms), now_ms))
     return lines
