@@ -25,6 +25,7 @@ class Peer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.respond: Callable[[str, bytes], Reply] = lambda path, body: (204, {}, b"")
+        self.close_after_reply = False
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +41,9 @@ class Peer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                if peer.close_after_reply:
+                    self.wfile.flush()
+                    self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -236,3 +240,17 @@ def test_json_body_naming_a_line_dead_letters_exactly_that_line(tmp_path, peer, 
     run(st, LINES, lambda: st.spool.depth == 0, "spool drained")
     assert [d["line"] for d in st.dead_letter.read()] == [bad]
     assert peer.lines()[-(len(LINES) - 1) :] == [x for x in LINES if x != bad]
+
+
+def test_stale_keep_alive_connection_is_replaced_without_a_retry(tmp_path, peer):
+    peer.close_after_reply = True  # closes the socket without saying so, like an idle timeout
+    st = storage_for(tmp_path, peer.url, batch_size=4)
+    st.start()
+    try:
+        st.append(LINES[:4])
+        wait_until(lambda: st.spool.depth == 0, 10, what="first batch")
+        st.append(LINES[4:])
+        wait_until(lambda: st.spool.depth == 0, 10, what="second batch on a new connection")
+    finally:
+        st.stop()
+    assert st.metrics.retries_total == 0 and peer.lines() == LINES

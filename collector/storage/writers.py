@@ -54,17 +54,27 @@ class V1Writer:
         return self._conn
 
     def _post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, dict]:
-        conn = self._connection()
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read().decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException) as err:
-            self.close()  # a half-used keep-alive connection cannot be trusted
-            raise RetryableWriteError(f"{self.config.url}: connection failed: {err}") from err
-        if resp.will_close:
-            self.close()
-        return resp.status, data, dict(resp.getheaders())
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read().decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException) as err:
+                self.close()  # a half-used keep-alive connection cannot be trusted
+                # A kept-alive connection the server (or a proxy) closed while idle fails at
+                # once: try one fresh connection before calling it a failure (writes are
+                # idempotent). Timeouts are real failures.
+                if fresh or attempt == 2 or isinstance(err, TimeoutError):
+                    raise RetryableWriteError(
+                        f"{self.config.url}: connection failed: {err}"
+                    ) from err
+                continue
+            if resp.will_close:
+                self.close()
+            return resp.status, data, dict(resp.getheaders())
+        raise AssertionError("unreachable")
 
     def write(self, lines: Sequence[str]) -> None:
         body = "\n".join(lines).encode()
