@@ -9,7 +9,7 @@ import pytest
 from collector.storage.config import InfluxConfig, SpoolFullPolicy
 from collector.storage.dead_letter import DeadLetter
 from collector.storage.drain import SpoolDrainer
-from collector.storage.errors import PartialWriteError, SpoolFullError
+from collector.storage.errors import PartialWriteError, RetryableWriteError, SpoolFullError
 from collector.storage.spool import Spool
 from tests.servers import wait_until
 
@@ -104,5 +104,26 @@ def test_drainer_dead_letters_only_the_named_line(tmp_path):
         assert writer.stored == lines[:2] + lines[3:]
         assert [(d["line"], d["reason"]) for d in dl.read()] == [(lines[2], "parse_error")]
         assert spool.depth == 0 and drainer.metrics.rejects_total["parse_error"] == 1
+    finally:
+        spool.close()
+
+
+class DownWriter:
+    def write(self, lines) -> None:
+        raise RetryableWriteError("connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+def test_backoff_stays_capped_through_a_very_long_outage(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite", fsync=False)
+    cfg = InfluxConfig(retry_initial_ms=500, retry_max_ms=60_000, retry_jitter=0.0)
+    drainer = SpoolDrainer(spool, DownWriter(), DeadLetter(tmp_path / "dl.jsonl"), cfg)
+    drainer._stop.set()  # make each backoff return at once: we check the delays, not the clock
+    try:
+        for _ in range(5000):  # about 3.5 days of 60 s retries
+            drainer._backoff(None)
+        assert drainer.metrics.last_backoff_s == 60.0
     finally:
         spool.close()

@@ -110,7 +110,7 @@ class SpoolDrainer:
             return self._partial(chunk, err, pending)
         except BatchTooLargeError as err:
             if len(rows) == 1:
-                self._dead(rows, "too_large", str(err))
+                self._dead([(rows[0][1], "too_large")], str(err))
                 return True
             self.metrics.splits_total += 1
             pending.extendleft(reversed(_halves(chunk)))
@@ -139,7 +139,7 @@ class SpoolDrainer:
         first, last, rows = chunk
         bad = bad_points(err.body, [line for _, line in rows], err.line_numbers, err.originals)
         if bad:
-            self._dead([rows[i] for i in sorted(bad)], None, err.body, bad_reasons=bad)
+            self._dead([(rows[i][1], bad[i]) for i in sorted(bad)], err.body)
             good = [row for i, row in enumerate(rows) if i not in bad]
             if good:
                 pending.appendleft((first, last, good))
@@ -150,26 +150,20 @@ class SpoolDrainer:
             log.warning("storage: %s", err)
             return True
         if len(rows) == 1:
-            self._dead(rows, "rejected", err.body)
+            self._dead([(rows[0][1], "rejected")], err.body)
             return True
         self.metrics.splits_total += 1
         pending.extendleft(reversed(_halves(chunk)))
         return False
 
-    def _dead(
-        self, rows: Rows, reason: str | None, error: str, bad_reasons: dict[int, str] | None = None
-    ) -> None:
-        reasons = list(bad_reasons[i] for i in sorted(bad_reasons)) if bad_reasons else None
-        entries = [
-            (line, reasons[k] if reasons else reason or "rejected", error)
-            for k, (_, line) in enumerate(rows)
-        ]
-        self.dead_letter.add(entries)
-        for _, why, _ in entries:
-            self.metrics.rejected(why)
+    def _dead(self, refused: list[tuple[str, str]], error: str) -> None:
+        """Dead-letter (line, reason) pairs durably, then count them."""
+        self.dead_letter.add((line, reason, error) for line, reason in refused)
+        for _, reason in refused:
+            self.metrics.rejected(reason)
         log.error(
             "storage: %d point(s) refused, sent to %s: %s",
-            len(entries),
+            len(refused),
             self.dead_letter.path,
             error[:300],
         )
@@ -181,7 +175,7 @@ class SpoolDrainer:
         else:
             delay = min(c.retry_initial_ms * c.retry_multiplier**self._attempt, c.retry_max_ms)
             delay = delay / 1000.0 * (1.0 + c.retry_jitter * (2.0 * self._rand() - 1.0))
-        self._attempt += 1
+        self._attempt = min(self._attempt + 1, 64)  # a days-long outage must not overflow
         self.metrics.last_backoff_s = max(0.0, delay)
         self._stop.wait(self.metrics.last_backoff_s)
 
