@@ -86,7 +86,7 @@ def _table(title: str, grid: tuple[int, int, int, int], query: str, goal: float)
             }
         ],
         options={"showHeader": True, "sortBy": [{"displayName": "percent", "desc": False}]},
-        transformations=[g.organize(_TABLE_COLUMNS, hide=["Time"]), g.sort_by("Tỷ lệ hoạt động")],
+        transformations=[g.sort_by("percent"), g.organize(_TABLE_COLUMNS, hide=["Time"])],
     )
 
 

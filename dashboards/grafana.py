@@ -125,7 +125,7 @@ def big_stat(
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             "colorMode": "background",
             "graphMode": "none",
-            "textMode": "value_and_name",
+            "textMode": "value",  # the title names it
             "justifyMode": "center",
             "text": {"titleSize": 22, "valueSize": 72},
         },

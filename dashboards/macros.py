@@ -1,10 +1,11 @@
 """What Grafana does to a panel's InfluxQL before and after running it, for checking the
 dashboards against a real InfluxDB without Grafana (tests, ``make demo``).
 
-Before: ``$timeFilter`` becomes ``time >= <from>ms and time <= <to>ms``, ``$__interval`` the
-interval Grafana picked, and template variables are formatted for regex (a multi-value becomes
-``(a|b)`` with each value regex-escaped) or as plain text. After: the ``joinByField`` and
-``sortBy`` transformations the dashboards use, applied to rows of dicts.
+Before: ``$timeFilter`` becomes ``time >= <from>ms and time <= <to>ms``, ``${__from}`` and
+``${__to}`` the range in epoch ms, ``$__interval`` the interval Grafana picked, and template
+variables are formatted for regex (a multi-value becomes ``(a|b)`` with each value
+regex-escaped) or as plain text. After: the ``joinByField`` and ``sortBy`` transformations the
+dashboards use, applied to rows of dicts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def interpolate(
     """The query Grafana sends for the time range [from_ms, to_ms] and these variables."""
     out = query.replace("$timeFilter", f"time >= {from_ms}ms and time <= {to_ms}ms")
     out = out.replace("$__interval", interval)
+    out = out.replace("${__from}", str(from_ms)).replace("${__to}", str(to_ms))
     # Longest names first, so $station is not replaced inside $stations.
     for name in sorted(variables or {}, key=len, reverse=True):
         value = (variables or {})[name]

@@ -60,9 +60,13 @@ COMMUNE_NAMES = (
     f'SELECT last("{n.F_COMMUNE_NAME}") AS "commune_name" FROM "{n.STATION_INFO}" '
     f'WHERE {P} AND {C} GROUP BY "{n.T_COMMUNE}"'
 )
+# The transitions themselves (a state timeline holds each value until the next point), from
+# LOOKBACK before the range so the state at the left edge is drawn.
+LOOKBACK = "35d"
+SINCE_LOOKBACK = f"time >= ${{__from}}ms - {LOOKBACK} AND time <= ${{__to}}ms"
 TIMELINE = (
-    f'SELECT last("{n.F_STATE_NAME}") FROM "{n.STATION_STATE}" WHERE {P} AND {C} AND {S} '
-    f'AND $timeFilter GROUP BY time($__interval), "{n.T_STATION}" fill(previous)'
+    f'SELECT "{n.F_STATE_NAME}" AS "state" FROM "{n.STATION_STATE}" WHERE {P} AND {C} AND {S} '
+    f'AND {SINCE_LOOKBACK} GROUP BY "{n.T_STATION}"'
 )
 
 _COLUMNS = {
@@ -197,6 +201,7 @@ def _down_table() -> g.Json:
         options={"showHeader": True, "cellHeight": "lg", "footer": {"show": False}},
         transformations=[
             g.join_by("station", "inner"),
+            g.sort_by("Time 1"),  # oldest first; before organize, which renames it
             g.organize(
                 {"Time 1": "Từ lúc", **_COLUMNS},
                 hide=hide[1:],
@@ -211,7 +216,6 @@ def _down_table() -> g.Json:
                     "station",
                 ],
             ),
-            g.sort_by("Từ lúc"),
         ],
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collector.inventory import Inventory
 from collector.storage import names as n
 from dashboards import grafana as g
-from dashboards.overview import C, P, variables
+from dashboards.overview import SINCE_LOOKBACK, C, P, variables
 
 UID = "loaxa-station"
 S1 = f'"{n.T_STATION}" =~ /^$station$/'
@@ -14,8 +14,8 @@ _W = f"WHERE {P} AND {S1} AND $timeFilter"
 _T = f'FROM "{n.TELEMETRY}" {_W}'
 
 STATE = (
-    f'SELECT last("{n.F_STATE_NAME}") FROM "{n.STATION_STATE}" {_W} '
-    f'GROUP BY time($__interval), "{n.T_STATION}" fill(previous)'
+    f'SELECT "{n.F_STATE_NAME}" AS "state" FROM "{n.STATION_STATE}" WHERE {P} AND {S1} '
+    f'AND {SINCE_LOOKBACK} GROUP BY "{n.T_STATION}"'
 )
 AUDIO = (
     f'SELECT mean("{n.F_AUDIO_RMS_DBFS}") AS "RMS", max("{n.F_AUDIO_PEAK_DBFS}") AS "Đỉnh" '

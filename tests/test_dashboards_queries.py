@@ -359,13 +359,19 @@ def test_availability_by_commune_month_to_date_worst_first(db):
     assert sorted(got[4:]) == [("Xã Phúc", 100.0), ("Xã Én", 100.0)]
 
 
-def test_timeline_shows_the_outage(db):
+def test_timeline_shows_the_outage_and_the_state_carried_in(db):
     dash = overview.build(db[1])
     window = (OUTAGE[0] - 30 * MIN, OUTAGE[1] + 30 * MIN)
-    rows = run(db, dash, "Diễn biến sự cố", {**ALL, "station": ["s-an"]}, window)[0]
-    down = [r["time"] for r in rows if r["last"] == "down"]
-    assert down[0] == OUTAGE[0] and down[-1] == OUTAGE[1] - MIN  # 90 one-minute buckets
-    assert len(down) == 90
+    rows = run(db, dash, "Diễn biến sự cố", {**ALL, "station": ["s-an", "s-binh"]}, window)[0]
+    got = [(r["station"], r["time"], r["state"]) for r in rows]
+    # The transitions, each held until the next; the state before the window comes along
+    # (lookback), so the left edge is drawn "operating", not blank.
+    assert got == [
+        ("s-an", local_ms(2026, 9, 25), "operating"),
+        ("s-an", OUTAGE[0], "down"),
+        ("s-an", OUTAGE[1], "operating"),
+        ("s-binh", local_ms(2026, 9, 25), "operating"),
+    ]
 
 
 def test_station_detail_panels(db):
@@ -381,7 +387,11 @@ def test_station_detail_panels(db):
     assert any(r["Chạy ắc quy"] is True for r in on_batt)
     assert value(run(db, dash, "Số lần khởi động lại", v, window)[0], "reboots") == 1
     state = run(db, dash, "Trạng thái", v, window)[0]
-    assert state[-1]["last"] == "on_battery"
+    assert [(r["time"], r["state"]) for r in state][-3:] == [
+        (CAO_OUTAGE[0], "down"),
+        (CAO_OUTAGE[1], "operating"),
+        (local_ms(2026, 10, 20, 11), "on_battery"),
+    ]
 
 
 def test_monthly_compliance_panels(db):
