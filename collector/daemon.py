@@ -6,7 +6,7 @@ service, the state store (incident history) and InfluxDB (state and incident poi
 
 Threads: paho's network loop and the MQTT ingest worker, one per serial gateway, the storage
 drainer, the alert dispatcher, apscheduler (health tick, alert tick), the HTTP server. The
-health engine is pure and single-threaded: ``HealthLoop`` serialises every call with a lock.
+health engine is pure and single-threaded: ``HealthFeed`` serialises every call with a lock.
 
 Stop (SIGTERM/SIGINT): inputs first (received messages are stored and ACKed), then the jobs,
 then a last state save, then alerts and storage. Anything not stored is not ACKed, so the
@@ -21,25 +21,23 @@ import logging
 import os
 import signal
 import threading
-import time
-from collections.abc import Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.alerts.service import AlertService
 from collector.config import CollectorConfig
 from collector.health.engine import HealthEngine
-from collector.health.events import HealthEvent, HealthEventKind, State
 from collector.health.store import HealthStore
 from collector.http import HealthReport, HttpEndpoint
+from collector.ingest.health_feed import HealthFeed, now_ms
 from collector.ingest.mqtt import MqttIngest
 from collector.ingest.ops_client import OpsClient
 from collector.ingest.pipeline import Pipeline
 from collector.ingest.serial_gateway import SerialGateway
 from collector.ingest.sink import StorageSink
 from collector.ingest.stats import IngestStats
-from collector.ingest.validate import Accepted
-from collector.inventory import Inventory, load_inventory
+from collector.ingest.validate import RejectReason
+from collector.inventory import load_inventory
 from collector.metrics import (
     CollectorMetrics,
     alerts_families,
@@ -49,85 +47,9 @@ from collector.metrics import (
     storage_families,
 )
 from collector.storage import Storage
-from collector.storage.points import incident_point, state_point
+from collector.storage.points import reject_point
 
 log = logging.getLogger("collector")
-
-_PHASE = {
-    HealthEventKind.INCIDENT_OPENED: "open",
-    HealthEventKind.INCIDENT_CLOSED: "close",
-    HealthEventKind.INCIDENT_RECLASSIFIED: "reclassified",
-}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class HealthLoop:
-    """The health engine with its outputs (alerts, state store, InfluxDB), behind one lock."""
-
-    def __init__(
-        self,
-        engine: HealthEngine,
-        store: HealthStore,
-        storage: Storage,
-        alerts: AlertService | None,
-    ) -> None:
-        self.engine, self.store, self.storage, self.alerts = engine, store, storage, alerts
-        self.inventory: Inventory = engine.inventory
-        self._lock = threading.Lock()
-
-    def observe(self, messages: Sequence[Accepted]) -> None:
-        with self._lock:
-            events: list[HealthEvent] = []
-            for m in messages:
-                events.extend(self.engine.observe(m.payload, m.received_ms))
-            self._publish(events, now_ms())
-
-    def upstream_state(self, upstream: str, up: bool, ts_ms: int) -> None:
-        with self._lock:
-            if up:
-                events = self.engine.upstream_up(upstream, ts_ms)
-            else:
-                events = self.engine.upstream_down(upstream, ts_ms)
-            self._publish(events, ts_ms)
-
-    def tick(self) -> None:
-        now = now_ms()
-        with self._lock:
-            self._publish(self.engine.tick(now), now)
-            self.store.save(self.engine.snapshot(), now)
-
-    def _publish(self, events: list[HealthEvent], now: int) -> None:
-        province = self.inventory.province.slug
-        lines = []
-        for t in self.engine.drain_transitions():
-            commune = self.inventory.stations[t.station].commune
-            lines.append(
-                state_point(
-                    t.ts_ms,
-                    province,
-                    commune,
-                    t.station,
-                    t.state,
-                    t.cause,
-                    link_down=t.state is State.LINK_DOWN,
-                )
-            )
-        for e in events:
-            phase = _PHASE.get(e.kind)
-            if phase and e.incident is not None:
-                lines.append(incident_point(e.incident, province, phase, e.ts_ms))
-        if lines:
-            self.storage.append(lines)
-        if not events:
-            return
-        self.store.record_events(events, now)
-        for e in events:
-            log.info("health: %s %s %s", e.kind.value, e.station or e.upstream or "", e.details)
-            if self.alerts is not None:
-                self.alerts.handle(e)
 
 
 class Collector:
@@ -150,7 +72,7 @@ class Collector:
             )
             self.ops.on_connect.append(self._attach_acks)
         self._alerts_state = config.daemon.state_db.with_suffix(".alerts.json")
-        self.health = HealthLoop(engine, self.store, self.storage, self.alerts)
+        self.health = HealthFeed(engine, self.store, self.storage, self.alerts)
         self.stop_event = threading.Event()
         self.stats = IngestStats(
             config.validation.reject_log_every_s, int(config.validation.skew_warn_s * 1000)
@@ -181,6 +103,7 @@ class Collector:
             else None
         )
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._rejects_written: dict[RejectReason, int] = {}
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not every tick in the log
 
     def _stations_on(self, gateway: str):
@@ -266,6 +189,13 @@ class Collector:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self._job(self._write_rejects),
+            "interval",
+            seconds=d.health_tick_s,
+            id="rejects",
+            coalesce=True,
+        )
         if self.alerts is not None:
             self.scheduler.add_job(
                 self._job(self._alert_tick),
@@ -288,6 +218,19 @@ class Collector:
 
         run.__name__ = fn.__name__
         return run
+
+    def _write_rejects(self) -> None:
+        """Rejects per reason since the last run, as ``ingest_reject`` points (dashboards)."""
+        _, rejected, _ = self.stats.snapshot()
+        now, province = now_ms(), self.inventory.province.slug
+        lines = [
+            reject_point(now, province, reason.value, n - self._rejects_written.get(reason, 0))
+            for reason, n in rejected.items()
+            if n > self._rejects_written.get(reason, 0)
+        ]
+        if lines:
+            self.storage.append(lines)
+        self._rejects_written = rejected
 
     def _alert_tick(self) -> None:
         assert self.alerts is not None

@@ -154,6 +154,22 @@ def test_bad_messages_rejected_good_ones_stored(collector, mosquitto, influxdb):
     for reason in ("malformed", "oversize", "schema", "unknown_station", "impersonation"):
         assert f'loaxa_ingest_rejected_total{{reason="{reason}"}} 1.0' in text, reason
     assert 'loaxa_ingest_messages_total{kind="telemetry"} 6.0' in text
+
+    def rejects_in_influx() -> dict[str, int]:
+        try:
+            rows = influxdb.rows('SELECT sum("count") FROM ingest_reject GROUP BY reason', DB)
+        except (RuntimeError, KeyError):
+            return {}
+        return {r["reason"]: r["sum"] for r in rows}
+
+    expected = {
+        r: 1 for r in ("malformed", "oversize", "schema", "unknown_station", "impersonation")
+    }
+    wait_until(lambda: rejects_in_influx() == expected, 30, what="reject points in InfluxDB")
+    state = influxdb.rows("SELECT * FROM station_state WHERE station = 'cb-01267'", DB)
+    assert state and state[-1]["state"] == "operating"
+    province = influxdb.rows("SELECT * FROM compliance WHERE scope = 'province'", DB)
+    assert province and province[-1]["required"] == 2  # communes counted (none in maintenance)
     assert collector.signal(signal.SIGTERM) == 0
     log = collector.log.read_text()
     for reason in ("malformed", "oversize", "schema", "unknown_station", "impersonation"):
@@ -210,8 +226,12 @@ def test_throughput_backlog_of_30k(collector, mosquitto, influxdb):
     start = time.monotonic()
     collector.start()
     pattern = f'loaxa_ingest_messages_total{{kind="telemetry"}} {float(n)}'
-    wait_until(lambda: pattern in (_metrics_or_empty(collector.http_port)), 300,
-               interval=0.2, what="backlog ingested")
+    wait_until(
+        lambda: pattern in (_metrics_or_empty(collector.http_port)),
+        300,
+        interval=0.2,
+        what="backlog ingested",
+    )
     rate = n / (time.monotonic() - start)
     print(f"daemon ingested a {n}-message QoS 1 backlog at {rate:.0f} msg/s")
     wait_until(lambda: len(stored_seqs(influxdb)) == n, 120, interval=0.5, what="all in InfluxDB")
