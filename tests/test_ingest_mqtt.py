@@ -15,7 +15,7 @@ from collector.ingest.mqtt import MqttIngest
 from collector.ingest.pipeline import Pipeline
 from collector.ingest.stats import IngestStats
 from collector.ingest.validate import Accepted, Limits, RejectReason
-from loaxa.payloads import Telemetry, to_json
+from loaxa.payloads import Status, Telemetry, to_json
 from loaxa.topics import Kind, station_topic
 from tests.servers import wait_until
 
@@ -155,6 +155,27 @@ def test_messages_published_while_away_are_queued_by_the_broker(mosquitto, inges
     publish(mosquitto.port, [(TOPIC, good(s)) for s in range(10)])
     ingest_factory(mosquitto.port, sink)
     wait_until(lambda: len(sink.seqs()) == 10, 10, what="queued messages")
+
+
+def test_retained_status_only_on_a_new_subscription(mosquitto, ingest_factory):
+    status_topic = station_topic("cao-bang", "01267", "cb-01267", Kind.STATUS)
+    now = int(time.time() * 1000)
+    status = to_json(Status(station="cb-01267", session=4, seq=0, ts=now, state="online"))
+    pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="agent-status")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    pub.publish(status_topic, status, qos=1, retain=True).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+
+    sink = ListSink()
+    first = ingest_factory(mosquitto.port, sink)
+    wait_until(lambda: len(sink.seqs()) == 1, 10, what="retained status")
+    first.stop()
+    second = ingest_factory(mosquitto.port, sink)  # resumes the session, re-subscribes
+    publish(mosquitto.port, [(TOPIC, good(1))])
+    wait_until(lambda: second.acked >= 1, 10, what="next message")
+    assert [type(m.payload).__name__ for m in sink.stored] == ["Status", "Telemetry"]
 
 
 @pytest.mark.slow

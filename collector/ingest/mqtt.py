@@ -118,7 +118,8 @@ class MqttIngest:
         log.info(
             "connected to %s:%d (session present: %s)", self.config.host, self.config.port, present
         )
-        options = SubscribeOptions(qos=1)
+        # Retained statuses only for a new subscription: a resumed session already has them.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(f, options) for f in self.config.filters()])
         self._connected.set()
 
