@@ -156,3 +156,14 @@ def test_email_failure_is_counted(loaded, tmp_path):  # noqa: F811
     jobs = ExportJobs(cfg, _influx(loaded.url), INVENTORY, smtp=dead)
     assert jobs.yearly(now_ms=ms("2026-11-25T00:30:00")) is not None
     assert jobs.counters == {"exports": 1, "email_failed": 1}
+
+
+def test_readme_sample_config_is_valid():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "collector/export/README.md").read_text("utf-8")
+    block = re.search(r"```toml\n(\[export\].*?)```", readme, re.S).group(1)
+    cfg = ExportConfig.model_validate(tomllib.loads(block)["export"])
+    assert cfg == ExportConfig(directory=cfg.directory)  # the sample shows the defaults

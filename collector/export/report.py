@@ -54,6 +54,7 @@ def build_report(
     t0, t1, tz = period.t0_ms, period.t1_ms, inventory.province.tz
     stations: list[Figures] = []
     communes: list[Figures] = []
+    windows_of: dict[str, list[tuple[int, int]]] = {}  # per schedule: stations share them
     for code, commune in inventory.communes.items():
         members = inventory.stations_of(code)
         figs: list[Figures] = []
@@ -61,7 +62,10 @@ def build_report(
         for st in members:
             d = data.get(st.id) or StationData()
             timeline = d.timeline if d.evidence else []
-            windows = list(windows_between(inventory.schedule_for(st.id), t0, t1, tz))
+            schedule = inventory.schedule_for(st.id)
+            if schedule.id not in windows_of:
+                windows_of[schedule.id] = list(windows_between(schedule, t0, t1, tz))
+            windows = windows_of[schedule.id]
             figs.append(
                 station_figures(st.id, st.name, code, timeline, t0, t1, windows, d.broadcasts, goal)
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from collector.export.columns import display, header
@@ -27,21 +28,23 @@ def sheet_title(level: str, lang: str) -> str:
 
 def write_xlsx(tables: Tables, directory: Path, prefix: str, lang: str) -> Path:
     path = output_path(directory, f"{prefix}.xlsx")
-    wb = Workbook()
-    ws = wb.active
-    ws.title = sheet_title("summary", lang)
-    for label, value in tables.summary(lang):
-        ws.append([cell(label), cell(value)])
-    ws["A1"].font = Font(bold=True, size=14)
+    wb = Workbook(write_only=True)  # streamed: a year's outage list stays fast and small
+    ws = wb.create_sheet(sheet_title("summary", lang))
     ws.column_dimensions["A"].width = 42
     ws.column_dimensions["B"].width = 40
+    for i, (label, value) in enumerate(tables.summary(lang)):
+        ws.append([_bold(ws, label, 14) if i == 0 else cell(label), cell(value)])
     for level, keys, rows in tables.levels():
         sheet = wb.create_sheet(sheet_title(level, lang))
-        sheet.append([header(k, lang) for k in keys])
-        for c in sheet[1]:
-            c.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+        sheet.append([_bold(sheet, header(k, lang)) for k in keys])
         for row in rows:
             sheet.append([cell(display(k, row.get(k), lang)) for k in keys])
-        sheet.freeze_panes = "A2"
     wb.save(path)
     return path
+
+
+def _bold(sheet, text: str, size: float = 11) -> WriteOnlyCell:
+    c = WriteOnlyCell(sheet, value=cell(text))
+    c.font = Font(bold=True, size=size)
+    return c
