@@ -5,12 +5,12 @@ Grants, ACL format version 1 (topics from loaxa/topics.py):
 =========  ==========================================================================
 station    write  loaxa/v1/<province>/<commune>/<station>/<kind>   (each kind: status,
                   telemetry, event, broadcast)
-           read   loaxa/v1/<province>/<commune>/<station>/cmd/#    (its own commands)
+           read   loaxa/v1/<province>/<commune>/<station>/cmd/+    (its own commands)
 collector  read   loaxa/v1/<province>/+/+/+                        (station messages)
            write  loaxa/v1/<province>/_ops/alert/+/+               (alerts feed)
            read   loaxa/v1/<province>/_ops/ack/+/+                 (acknowledgements)
 operator   write  loaxa/v1/<province>/_ops/ack/+/+                 (``loaxa ack``)
-           write  loaxa/v1/<province>/+/+/cmd/#                    (commands to stations)
+           write  loaxa/v1/<province>/+/+/cmd/+                    (commands to stations)
            read   loaxa/v1/<province>/_ops/alert/+/+               (alerts feed)
 =========  ==========================================================================
 
@@ -90,7 +90,7 @@ def operator_account(username: str, provinces: Iterable[str]) -> Account:
     for p in provinces:
         grants += [
             Grant("write", ack_subscription(p)),
-            Grant("write", f"{ROOT}/{VERSION}/{check_segment('province', p)}/+/+/{CMD}/#"),
+            Grant("write", f"{ROOT}/{VERSION}/{check_segment('province', p)}/+/+/{CMD}/+"),
             Grant("read", alert_subscription(p)),
         ]
     return Account(

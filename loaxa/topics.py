@@ -105,7 +105,8 @@ def parse_ack_topic(topic: str) -> tuple[str, str, str]:
 
 # --- Commands to one station (reserved, v1), read only by that station (deploy/mosquitto ACL) ---
 #   loaxa/v1/<province>/<commune>/<station>/cmd/<name>
-# Seven or more levels, so the six-level station filter never matches them.
+# Exactly seven levels (a single-level filter, not #, which would also match .../<station>/cmd),
+# so the six-level station filter never matches them.
 CMD = "cmd"
 
 
@@ -113,7 +114,7 @@ def command_subscription(province: str, commune: str, station: str) -> str:
     """Filter of every command addressed to one station."""
     for name, value in (("province", province), ("commune", commune), ("station", station)):
         check_segment(name, value)
-    return f"{ROOT}/{VERSION}/{province}/{commune}/{station}/{CMD}/#"
+    return f"{ROOT}/{VERSION}/{province}/{commune}/{station}/{CMD}/+"
 
 
 def command_topic(province: str, commune: str, station: str, name: str) -> str:

@@ -201,7 +201,9 @@ class Probe:
         """Publish at QoS 1; the PUBACK reason code (None if the link closed first)."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         wait_until(
-            lambda: info.mid in self.pubacks or not self.connected, 10, what=f"PUBACK for {topic}"
+            lambda: info.mid in self.pubacks or self.disconnects or not self.connected,
+            10,
+            what=f"PUBACK for {topic}",
         )
         return self.pubacks.get(info.mid)
 

@@ -17,7 +17,7 @@ from collector.ingest.config import MqttConfig as CollectorMqtt
 from collector.inventory import load_inventory
 from loaxa.cli import main
 from loaxa.credentials import BrokerAddress, CredentialsError, generate, plan_accounts
-from loaxa.credentials_acl import Role
+from loaxa.credentials_acl import Role, render_acl
 from loaxa.credentials_hash import HashFormatError, hash_password, verify_password
 
 INVENTORY = Path(__file__).resolve().parents[1] / "config" / "inventory.example.toml"
@@ -157,3 +157,11 @@ def test_cli_bad_inventory_names_the_key(tmp_path, capsys):
     ]
     assert main(argv) == 2
     assert "stations[0].commune" in capsys.readouterr().err
+
+
+def test_acl_example_matches_the_generator():
+    """deploy/mosquitto/acl.example is what `generate` writes for the example inventory."""
+    example = INVENTORY.parents[1] / "deploy" / "mosquitto" / "acl.example"
+    header = "Example: made from config/inventory.example.toml (tests keep it in sync)."
+    expected = render_acl(plan_accounts([load_inventory(INVENTORY)]), header=header)
+    assert example.read_text() == expected

@@ -10,6 +10,7 @@ a nonce; the verdict comes from what privileged subscribers actually received: t
 from __future__ import annotations
 
 import secrets
+import signal
 import threading
 import tomllib
 from pathlib import Path
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROVINCE = "cao-bang"
 A = ("01273", "cb-01267")  # station A: the attacker in most cases
 B = ("01290", "cb-01290")  # station B: the victim
+C = ("01290", "cb-01309")  # station C: leaves the inventory
 AUDITOR = "test-auditor"  # test-only account that reads everything
 
 
@@ -398,6 +400,55 @@ def test_oversized_packet_is_refused(env, probes, watchers):
     assert a.connect()
     huge = b"huge " + nonce + b"x" * 100_000  # max_packet_size is 64 KiB
     info = a.client.publish(telemetry(A), huge, qos=1)
-    wait_until(lambda: info.mid in a.pubacks or not a.connected, 10, what="oversize answered")
+    wait_until(lambda: info.mid in a.pubacks or a.disconnects, 10, what="oversize answered")
+    assert a.disconnects and info.mid not in a.pubacks  # the broker closed the link
     legit_marker(probes, watchers, nonce)
     assert [w.received(b"huge " + nonce) for w in watchers] == [[], []]
+
+
+def test_operator_cannot_write_station_topics_or_a_six_level_command(env, probes, watchers):
+    nonce = secrets.token_hex(4).encode()
+    ops = probes("loaxa-ops")
+    assert ops.connect()
+    six_level = topics.station_topic(PROVINCE, *B, Kind.STATUS).rsplit("/", 1)[0] + "/cmd"
+    codes = [ops.publish(t, b"forged " + nonce) for t in (telemetry(B), six_level)]
+    assert codes == [135, 135]
+    legit_marker(probes, watchers, nonce)
+    assert [w.received(b"forged") for w in watchers] == [[], []]
+
+
+def test_removed_station_is_locked_out_after_reload(tmp_path, probes):
+    """Regenerate without a station, install the files, SIGHUP: its password stops working."""
+    s = Setup(tmp_path)
+    s.broker.start()
+    try:
+        first = Probe(s.broker.port, C[1], s.password(C[1]), ca=s.tls["ca.pem"])
+        assert first.connect()
+        first.close()
+        inventory = (ROOT / "config" / "inventory.example.toml").read_text()
+        start = inventory.index(f'id = "{C[1]}"')
+        end = inventory.index("\n[[", start)
+        removed = inventory[: inventory.rindex("[[stations]]", 0, start)] + inventory[end + 1 :]
+        (tmp_path / "inv.toml").write_text(removed)
+        address = BrokerAddress("127.0.0.1", s.broker.port, str(s.tls["ca.pem"]))
+        result = generate([load_inventory(tmp_path / "inv.toml")], s.out, address)
+        assert result.revoked == [C[1]]
+        (tmp_path / "passwd").write_text((s.out / "broker" / "passwd").read_text())
+        (tmp_path / "acl").write_text((s.out / "broker" / "acl").read_text())
+        s.broker.proc.send_signal(signal.SIGHUP)
+        again = Probe(s.broker.port, C[1], s.password(C[1]), ca=s.tls["ca.pem"])
+        wait_until(lambda: not _try(again), 10, what="A refused after reload")
+        b = Probe(s.broker.port, B[1], s.password(B[1]), ca=s.tls["ca.pem"])
+        try:
+            assert b.connect()  # the others keep their passwords
+        finally:
+            b.close()
+    finally:
+        s.broker.stop()
+
+
+def _try(probe: Probe) -> bool:
+    try:
+        return probe.connect()
+    finally:
+        probe.close()
