@@ -236,3 +236,58 @@ def test_dashboard_feed_points():
     )
     _, _, fields, _ = split_line(info)
     assert fields[n.F_LAT] == "22.0" and n.F_PHONE not in fields and n.F_TECHNICIAN not in fields
+
+
+def test_tags_are_only_the_bounded_names_of_names_py():
+    """Cardinality guard: every tag key any encoder writes is a T_* name (never seq, ids, ts)."""
+    allowed = {v for k, v in vars(n).items() if k.startswith("T_")}
+    inc = Incident(
+        id="s:1",
+        station="s",
+        commune="c",
+        state=State.DOWN,
+        cause=Cause.UNKNOWN,
+        opened_ms=1,
+        closed_ms=2,
+        upstream="gw-1",
+    )
+    lines = [
+        *points_for_payload(_telemetry(), "p", "c"),
+        *points_for_payload(
+            Event(
+                station="s", session=1, seq=2, ts=3, code="reboot", cluster=1, value=4, raw_code=9
+            ),
+            "p",
+            "c",
+        ),
+        state_point(1, "p", "c", "s", State.DOWN, Cause.POWER),
+        incident_point(inc, "p", "close"),
+        compliance_point(1, "p", "c", 1, 2, 100.0, name="x"),
+        reject_point(1, "p", "bad_json", station="s", commune="c", detail="d"),
+        availability_point(
+            1,
+            "p",
+            "c",
+            "s",
+            period_start_ms=0,
+            operating_ms=1,
+            down_ms=0,
+            maintenance_ms=0,
+            unknown_ms=0,
+        ),
+        station_info_point(
+            1,
+            "p",
+            "c",
+            "s",
+            station_name="n",
+            commune_name="c",
+            lat=1,
+            lon=2,
+            required=True,
+            position="demo",
+        ),
+    ]
+    used = {key for line in lines for key in split_line(line)[1]}
+    assert used <= allowed, used - allowed
+    assert not used & {"seq", "session", "ts", "incident_id", "id", "value"}
