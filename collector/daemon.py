@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -48,8 +49,37 @@ from collector.metrics import (
 )
 from collector.storage import Storage
 from collector.storage.points import reject_point
+from collector.storage.writers import Writer
 
 log = logging.getLogger("collector")
+
+
+class WriteWatch:
+    """Wraps the storage writer to tell /healthz whether InfluxDB takes writes right now: the
+    storage unit retries connection errors silently (no alarm), which is right for it but
+    is exactly what an operator's probe must see."""
+
+    def __init__(self, inner: Writer) -> None:
+        self.inner = inner
+        self.last_ok_ms: int | None = None
+        self.last_failure_ms: int | None = None
+
+    def write(self, lines: Sequence[str]) -> None:
+        try:
+            self.inner.write(lines)
+        except Exception:
+            self.last_failure_ms = now_ms()
+            raise
+        self.last_ok_ms = now_ms()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def writable(self) -> bool:
+        if self.last_failure_ms is None:
+            return True
+        return self.last_ok_ms is not None and self.last_ok_ms > self.last_failure_ms
 
 
 class Collector:
@@ -59,6 +89,8 @@ class Collector:
         province = self.inventory.province.slug
         config.daemon.state_db.parent.mkdir(parents=True, exist_ok=True)
         self.storage = Storage(config.storage)
+        self.write_watch = WriteWatch(self.storage.writer)
+        self.storage.drainer.writer = self.write_watch  # the drainer's writes, observed
         self.store = HealthStore(config.daemon.state_db)
         engine = HealthEngine(self.inventory, config.health)
         saved = self.store.load()
@@ -152,7 +184,7 @@ class Collector:
         snap = self.storage.snapshot()
         checks = {
             "broker_connected": self.mqtt.connected,
-            "influx_writable": snap.get("alarm_active") is None,
+            "influx_writable": snap.get("alarm_active") is None and self.write_watch.writable,
             "spool_not_full": not snap.get("spool_full"),
         }
         for g in self.gateways:

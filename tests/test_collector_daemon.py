@@ -243,3 +243,28 @@ def _metrics_or_empty(port: int) -> str:
         return metrics(port)
     except OSError:
         return ""
+
+
+def test_influx_outage_spooled_reported_and_drained(collector, mosquitto, influxdb):
+    collector.start()
+    wait_until(lambda: (healthz(collector.http_port) or {}).get("ok"), 30, what="collector healthy")
+    influxdb.stop()
+    pub = Publisher(mosquitto.port)
+    base = int(time.time() * 1000)
+    for info in [pub.send(TOPIC, telemetry(seq, base=base)) for seq in range(50)]:
+        info.wait_for_publish(10)
+    pub.close()
+
+    def unhealthy() -> dict | None:
+        report = healthz(collector.http_port)
+        return report if report and report["checks"]["influx_writable"] is False else None
+
+    report = wait_until(unhealthy, 30, what="/healthz reports InfluxDB unwritable")
+    assert report["ok"] is False
+    assert report["spool_depth"] >= 50  # held durably meanwhile
+    assert collector.running
+
+    influxdb.start()
+    wait_until(lambda: len(stored_seqs(influxdb)) == 50, 60, what="spool drained")
+    wait_until(lambda: (healthz(collector.http_port) or {}).get("ok"), 30, what="healthy again")
+    assert collector.signal(signal.SIGTERM) == 0
