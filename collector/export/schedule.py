@@ -87,6 +87,10 @@ class ExportJobs:
             self.counters["export_failed"] += 1
             log.error("scheduled export %s failed: %s", period.label, err)
             return None
+        except Exception:  # a job boundary: a bug must not stop the daemon's scheduler
+            self.counters["export_failed"] += 1
+            log.exception("scheduled export %s failed unexpectedly", period.label)
+            return None
         self.counters["exports"] += 1
         self._deliver(result)
         return result
