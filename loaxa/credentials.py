@@ -5,6 +5,7 @@ Writes, under the output directory (mode 0700)::
     broker/passwd              Mosquitto password file ("$7$" hashes, credentials_hash.py), 0640
     broker/acl                 Mosquitto acl_file (credentials_acl.py), 0644
     agents/<station>.toml      [mqtt] snippet for that station's agent config, 0600
+    agents/<station>.key/.crt  with a CA (certificate mode): its client key 0600, certificate
     collector/<user>.toml      [mqtt] snippet for a collector config, 0600
     operators/<user>.toml      [mqtt] snippet for ``loaxa ack`` / operator tools, 0600
     secrets/<user>.secret      the plaintext password, kept so that a re-run reuses it, 0600
@@ -13,6 +14,10 @@ One account per station that runs an agent; stations polled through a serial gat
 no agent and get none. Passwords are 256-bit random tokens (``secrets.token_urlsafe(32)``),
 reused on every run unless rotated; an account that left the inventory loses access because
 it is no longer in ``broker/passwd``. Nothing here logs or returns a secret.
+
+Certificate mode (``authority`` given): stations get a client certificate (credentials_certs.py)
+for the broker's certificate listener instead of a password, and are left out of
+``broker/passwd``; collectors and operators keep passwords on the password listener.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from loaxa.credentials_acl import (
     render_acl,
     station_account,
 )
+from loaxa.credentials_certs import CertAuthority, CertificateError, issue, still_valid
 from loaxa.credentials_hash import password_line
 
 log = logging.getLogger(__name__)
@@ -49,11 +55,13 @@ class BrokerAddress:
     host: str
     port: int = 8883
     ca_file: str = "/etc/loaxa/ca.pem"  # where the CA certificate sits on the client
+    cert_port: int = 8884  # the certificate listener (certificate mode)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise CredentialsError(f"broker port {self.port} is not 1..65535")
-        if not self.host or any(c.isspace() or c in "\"\\" for c in self.host):
+        for port in (self.port, self.cert_port):
+            if not 1 <= port <= 65535:
+                raise CredentialsError(f"broker port {port} is not 1..65535")
+        if not self.host or any(c.isspace() or c in '"\\' for c in self.host):
             raise CredentialsError(f"broker host {self.host!r} is not a host name")
 
 
@@ -65,6 +73,7 @@ class GenerateResult:
     rotated: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)  # secrets left over from removed accounts
     skipped: dict[str, str] = field(default_factory=dict)  # station id -> why it has no account
+    issued: list[str] = field(default_factory=list)  # certificate mode: new certificates
 
 
 def plan_accounts(
@@ -105,6 +114,7 @@ def generate(
     collectors: Iterable[str] = ("loaxa-collector",),
     operators: Iterable[str] = ("loaxa-ops",),
     rotate: Iterable[str] = (),
+    authority: CertAuthority | None = None,
 ) -> GenerateResult:
     """Write the broker files and per-account snippets (see the module docstring)."""
     out = Path(out_dir)
@@ -119,12 +129,18 @@ def generate(
         (out / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(out / sub, 0o700)
     passwd: list[str] = []
+    secret_users: set[str] = set()
     for account in accounts:
+        path = out / _SNIPPET_DIR[account.role] / f"{account.username}.toml"
+        if authority is not None and account.role is Role.STATION:
+            _certificate(out / "agents", account.username, authority, rotate, result)
+            write_private(path, _cert_snippet(account, broker, authority))
+            continue
         password = _secret_for(out / "secrets", account.username, rotate, result)
+        secret_users.add(account.username)
         passwd.append(password_line(account.username, password))
-        snippet = _snippet(account, password, broker)
-        write_private(out / _SNIPPET_DIR[account.role] / f"{account.username}.toml", snippet)
-    current = {f"{a.username}.secret" for a in accounts}
+        write_private(path, _snippet(account, password, broker))
+    current = {f"{u}.secret" for u in secret_users}
     result.revoked = sorted(
         p.stem for p in (out / "secrets").glob("*.secret") if p.name not in current
     )
@@ -160,6 +176,43 @@ def _secret_for(folder: Path, user: str, rotate: set[str], result: GenerateResul
     write_private(path, value + "\n")
     (result.rotated if user in rotate else result.created).append(user)
     return value
+
+
+def _certificate(
+    folder: Path, user: str, ca: CertAuthority, rotate: set[str], result: GenerateResult
+) -> None:
+    key, cert = folder / f"{user}.key", folder / f"{user}.crt"
+    if user not in rotate and key.exists() and still_valid(cert, ca, user):
+        result.reused.append(user)
+        return
+    try:
+        issue(ca, user, key, cert)
+    except CertificateError as err:
+        raise CredentialsError(f"certificate for {user!r}: {err}") from err
+    result.issued.append(user)
+
+
+def _cert_snippet(account: Account, broker: BrokerAddress, ca: CertAuthority) -> str:
+    q = json.dumps
+    where = ca.client_dir.rstrip("/")
+    return (
+        "\n".join(
+            [
+                f"# loaxa broker credential of station {account.username!r} (client certificate):",
+                f"# copy {account.username}.key (mode 0600) and .crt to {where}/.",
+                "[mqtt]",
+                f"host = {q(broker.host)}",
+                f"port = {broker.cert_port}",
+                f"client_id = {q(account.username)}  # the broker uses the certificate's CN anyway",
+                "",
+                "[mqtt.tls]",
+                f"ca_file = {q(broker.ca_file)}",
+                f"cert_file = {q(f'{where}/{account.username}.crt')}",
+                f"key_file = {q(f'{where}/{account.username}.key')}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _snippet(account: Account, password: str, broker: BrokerAddress) -> str:

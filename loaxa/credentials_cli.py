@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from collector.inventory import InventoryError, load_inventory
 from loaxa.credentials import BrokerAddress, CredentialsError, generate
+from loaxa.credentials_certs import PASSPHRASE_ENV, CertAuthority
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +53,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="operator account for loaxa ack (repeat; default loaxa-ops)",
     )
     gen.add_argument(
+        "--ca-cert",
+        metavar="PEM",
+        help="certificate mode: CA certificate that signs station client certificates",
+    )
+    gen.add_argument(
+        "--ca-key",
+        metavar="PEM",
+        help=f"certificate mode: the CA's key (passphrase from ${PASSPHRASE_ENV} if set)",
+    )
+    gen.add_argument("--cert-port", type=int, default=8884, help="certificate listener port")
+    gen.add_argument("--cert-days", type=int, default=825, help="client certificate lifetime")
+    gen.add_argument(
+        "--client-dir",
+        default="/etc/loaxa",
+        help="where stations keep their key and certificate (default /etc/loaxa)",
+    )
+    gen.add_argument(
         "--rotate",
         action="append",
         default=[],
@@ -61,15 +80,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if (args.ca_cert is None) != (args.ca_key is None):
+        print("--ca-cert and --ca-key go together (certificate mode)", file=sys.stderr)
+        return 2
+    authority = None
+    if args.ca_cert:
+        authority = CertAuthority(
+            Path(args.ca_cert), Path(args.ca_key), args.cert_days, args.client_dir
+        )
     try:
         inventories = [load_inventory(path) for path in args.inventory]
         result = generate(
             inventories,
             args.out,
-            BrokerAddress(args.broker_host, args.broker_port, args.ca_file),
+            BrokerAddress(args.broker_host, args.broker_port, args.ca_file, args.cert_port),
             collectors=args.collector or ["loaxa-collector"],
             operators=args.operator or ["loaxa-ops"],
             rotate=args.rotate,
+            authority=authority,
         )
     except (InventoryError, CredentialsError) as err:
         print(f"credentials not generated: {err}", file=sys.stderr)
@@ -81,6 +109,7 @@ def _generate(args: argparse.Namespace) -> int:
     for label, names in (
         ("new password", result.created),
         ("rotated", result.rotated),
+        ("certificate issued", result.issued),
         ("secret left over, access revoked", result.revoked),
     ):
         if names:

@@ -67,44 +67,56 @@ def make_ca(folder: Path) -> dict[str, Path]:
     return p
 
 
-def render_for_test(text: str, overrides: dict[str, str | None]) -> str:
-    """The production config with the value of each option in ``overrides`` replaced (None:
-    line removed). Fails if an option to override is missing, so the test follows the file."""
-    out, seen = [], set()
+def render_for_test(text: str, overrides: dict[str, list[str | None]], certs: bool = False) -> str:
+    """The production config with the value of each option in ``overrides`` replaced, one
+    list item per occurrence in file order (None: line removed). ``certs`` enables the
+    commented certificate listener. Fails if an option to override is missing, so the test
+    follows the file."""
+    out, left = [], {k: list(v) for k, v in overrides.items()}
     for line in text.splitlines():
+        if certs and line.startswith("#cert# "):
+            line = line.removeprefix("#cert# ")
         key = line.split(" ", 1)[0]
-        if line and not line.startswith("#") and key in overrides:
-            seen.add(key)
-            if overrides[key] is not None:
-                out.append(f"{key} {overrides[key]}")
+        if line and not line.startswith("#") and key in left:
+            if not left[key]:
+                raise AssertionError(f"production config has more {key!r} lines than expected")
+            value = left[key].pop(0)
+            if value is not None:
+                out.append(f"{key} {value}")
             continue
         out.append(line)
-    missing = set(overrides) - seen
+    missing = [k for k, v in left.items() if v]
     if missing:
-        raise AssertionError(f"production config lacks {sorted(missing)}")
+        raise AssertionError(f"production config lacks {missing}")
     return "\n".join(out) + "\n"
 
 
 class SecureBroker(_Process):
-    def __init__(self, workdir: Path, tls: dict[str, Path], passwd: Path, acl: Path) -> None:
+    def __init__(
+        self, workdir: Path, tls: dict[str, Path], passwd: Path, acl: Path, certs: bool = False
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(workdir)
         self.port = free_port()
+        self.cert_port = free_port()
         self.conf = workdir / "mosquitto.conf"
-        overrides: dict[str, str | None] = {
-            "pid_file": None,
+        n = 2 if certs else 1  # listener blocks
+        ca, cert, key = str(tls["ca.pem"]), str(tls["broker.pem"]), str(tls["broker.key"])
+        overrides: dict[str, list[str | None]] = {
+            "pid_file": [None],
             # As root Mosquitto would switch to "mosquitto", which cannot read the 0700 tmp dirs.
-            "user": "root" if os.geteuid() == 0 else None,
-            "listener": f"{self.port} 127.0.0.1",
-            "cafile": str(tls["ca.pem"]),
-            "certfile": str(tls["broker.pem"]),
-            "keyfile": str(tls["broker.key"]),
-            "password_file": str(passwd),
-            "acl_file": str(acl),
-            "persistence_location": f"{workdir}/",
-            "log_dest": "stderr",
+            "user": ["root" if os.geteuid() == 0 else None],
+            "listener": [f"{self.port} 127.0.0.1", f"{self.cert_port} 127.0.0.1"][:n],
+            "cafile": [ca] * n,
+            "certfile": [cert] * n,
+            "keyfile": [key] * n,
+            "password_file": [str(passwd)],
+            "acl_file": [str(acl)],
+            "persistence_location": [f"{workdir}/"],
+            "log_dest": ["stderr"],
         }
-        self.conf.write_text(render_for_test(PRODUCTION_CONF.read_text(), overrides))
+        text = render_for_test(PRODUCTION_CONF.read_text(), overrides, certs)
+        self.conf.write_text(text)
 
     def start(self) -> SecureBroker:
         self._spawn(
@@ -128,6 +140,7 @@ class Probe:
         client_id: str = "",
         v5: bool = True,
         clean: bool = True,
+        cert: tuple[Path, Path] | None = None,
     ) -> None:
         self.port, self.v5 = port, v5
         self.client = mqtt.Client(
@@ -141,7 +154,8 @@ class Probe:
         if username is not None:
             self.client.username_pw_set(username, password)
         if ca is not None:
-            self.client.tls_set(ca_certs=str(ca))
+            certfile, keyfile = (str(cert[0]), str(cert[1])) if cert else (None, None)
+            self.client.tls_set(ca_certs=str(ca), certfile=certfile, keyfile=keyfile)
         self.lock = threading.Lock()
         self.connack: mqtt.ReasonCode | None = None
         self.disconnects = 0

@@ -18,7 +18,9 @@ from collector.inventory import load_inventory
 from loaxa.cli import main
 from loaxa.credentials import BrokerAddress, CredentialsError, generate, plan_accounts
 from loaxa.credentials_acl import Role, render_acl
+from loaxa.credentials_certs import CertAuthority, issue, still_valid
 from loaxa.credentials_hash import HashFormatError, hash_password, verify_password
+from tests.secure_broker import make_ca
 
 INVENTORY = Path(__file__).resolve().parents[1] / "config" / "inventory.example.toml"
 BROKER = BrokerAddress("mqtt.example.vn")
@@ -165,3 +167,43 @@ def test_acl_example_matches_the_generator():
     header = "Example: made from config/inventory.example.toml (tests keep it in sync)."
     expected = render_acl(plan_accounts([load_inventory(INVENTORY)]), header=header)
     assert example.read_text() == expected
+
+
+def test_certificate_mode_issues_reuses_and_rotates(tmp_path):
+    tls = make_ca(tmp_path / "ca")
+    ca = CertAuthority(tls["ca.pem"], tls["ca.key"], days=400)
+    out = tmp_path / "creds"
+    first = generate([load_inventory(INVENTORY)], out, BROKER, authority=ca)
+    assert sorted(first.issued) == ["cb-01267", "cb-01290", "cb-01309"]
+    key, crt = out / "agents" / "cb-01267.key", out / "agents" / "cb-01267.crt"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert still_valid(crt, ca, "cb-01267") and not still_valid(crt, ca, "cb-01290")
+    snippet = tomllib.loads((out / "agents" / "cb-01267.toml").read_text())["mqtt"]
+    assert "password" not in snippet and snippet["port"] == 8884
+    assert snippet["tls"]["cert_file"] == "/etc/loaxa/cb-01267.crt"
+    again = generate([load_inventory(INVENTORY)], out, BROKER, authority=ca, rotate=["cb-01290"])
+    assert again.issued == ["cb-01290"] and "cb-01267" in again.reused
+    # A certificate expiring within the 30-day margin is not kept: the next run renews it.
+    short = CertAuthority(tls["ca.pem"], tls["ca.key"], days=10)
+    issue(short, "cb-01309", out / "agents" / "cb-01309.key", out / "agents" / "cb-01309.crt")
+    assert not still_valid(out / "agents" / "cb-01309.crt", ca, "cb-01309")
+    third = generate([load_inventory(INVENTORY)], out, BROKER, authority=ca)
+    assert third.issued == ["cb-01309"]
+    assert still_valid(out / "agents" / "cb-01309.crt", ca, "cb-01309")
+
+
+def test_certificate_mode_needs_both_ca_files(tmp_path, capsys):
+    argv = [
+        "credentials",
+        "generate",
+        "--inventory",
+        str(INVENTORY),
+        "--out",
+        str(tmp_path / "c"),
+        "--broker-host",
+        "h",
+        "--ca-cert",
+        "x.pem",
+    ]
+    assert main(argv) == 2
+    assert "--ca-cert and --ca-key go together" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import ssl
 import threading
 import tomllib
 from pathlib import Path
@@ -23,6 +24,7 @@ from collector.ingest.config import MqttConfig as CollectorMqtt
 from collector.inventory import load_inventory
 from loaxa import topics
 from loaxa.credentials import BrokerAddress, generate
+from loaxa.credentials_certs import CertAuthority
 from loaxa.credentials_hash import password_line
 from loaxa.topics import Kind
 from tests.secure_broker import (
@@ -43,14 +45,21 @@ AUDITOR = "test-auditor"  # test-only account that reads everything
 
 
 class Setup:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, certs: bool = False) -> None:
         self.tls = make_ca(tmp / "tls")
         self.out = tmp / "creds"
         passwd, acl = tmp / "passwd", tmp / "acl"
-        self.broker = SecureBroker(tmp / "broker", self.tls, passwd, acl)
+        self.broker = SecureBroker(tmp / "broker", self.tls, passwd, acl, certs=certs)
         inventory = load_inventory(ROOT / "config" / "inventory.example.toml")
-        address = BrokerAddress("127.0.0.1", self.broker.port, str(self.tls["ca.pem"]))
-        self.result = generate([inventory], self.out, address)
+        address = BrokerAddress(
+            "127.0.0.1", self.broker.port, str(self.tls["ca.pem"]), self.broker.cert_port
+        )
+        authority = None
+        if certs:  # stations get client certificates signed by the test CA
+            authority = CertAuthority(
+                self.tls["ca.pem"], self.tls["ca.key"], 2, str(self.out / "agents")
+            )
+        self.result = generate([inventory], self.out, address, authority=authority)
         self.auditor_pw = secrets.token_urlsafe(16)
         passwd.write_text(
             (self.out / "broker" / "passwd").read_text()
@@ -452,3 +461,93 @@ def _try(probe: Probe) -> bool:
         return probe.connect()
     finally:
         probe.close()
+
+
+# --- Certificate mode: stations on the certificate listener (8884), collector on passwords ----
+
+
+@pytest.fixture(scope="module")
+def cert_env(tmp_path_factory):
+    s = Setup(tmp_path_factory.mktemp("secure-certs"), certs=True)
+    s.broker.start()
+    yield s
+    s.broker.stop()
+
+
+def cert_probe(env: Setup, station: str, **kw) -> Probe:
+    """A client of the certificate listener presenting ``station``'s certificate (or none)."""
+    agents = env.out / "agents"
+    cert = (agents / f"{station}.crt", agents / f"{station}.key") if station else None
+    user, password = kw.pop("user", None), kw.pop("password", None)
+    return Probe(env.broker.cert_port, user, password, ca=env.tls["ca.pem"], cert=cert, **kw)
+
+
+def test_certificate_station_works_and_cannot_pose_as_another(cert_env, tmp_path):
+    env = cert_env
+    assert sorted(env.result.issued) == ["cb-01267", "cb-01290", "cb-01309"]
+    passwd = (env.out / "broker" / "passwd").read_text()
+    assert "cb-01267:" not in passwd and "loaxa-collector:" in passwd
+    before = set(threading.enumerate())
+    collector = Probe(
+        env.broker.port, "loaxa-collector", env.password("loaxa-collector"), ca=env.tls["ca.pem"]
+    )
+    nonce = secrets.token_hex(4).encode()
+    agent = None
+    try:
+        assert collector.connect()
+        collector.subscribe(topics.subscription(PROVINCE))
+        # The agent connects with its generated snippet (certificate, no password).
+        cfg = AgentMqtt.model_validate(env.snippet("agents", A[1])["mqtt"])
+        assert cfg.password is None and cfg.tls.cert_file is not None
+        agent = make_client(cfg, cfg.client_id or "", telemetry(A), b"x")
+        ok = threading.Event()
+        agent.on_connect = lambda c, u, f, rc, p: rc.is_failure or ok.set()
+        agent.connect(cfg.host, cfg.port)
+        agent.loop_start()
+        assert ok.wait(10)
+        agent.publish(telemetry(A), b"cert reading " + nonce, qos=1).wait_for_publish(10)
+        wait_until(lambda: collector.received(b"cert reading " + nonce), 10, what="reading")
+        # A's certificate with B's user name: the broker keeps the certificate's identity.
+        posing = cert_probe(env, A[1], user=B[1], password="anything", client_id=B[1])
+        try:
+            assert posing.connect()
+            assert posing.publish(telemetry(B), b"attack " + nonce) == 135
+            assert posing.publish(telemetry(A), b"as A " + nonce) == 0
+            wait_until(lambda: collector.received(b"as A " + nonce), 10, what="A's own topic")
+        finally:
+            posing.close()
+        assert collector.received(b"attack") == []
+    finally:
+        if agent is not None:
+            agent.disconnect()
+            agent.loop_stop()
+        collector.close()
+    wait_until(lambda: not set(threading.enumerate()) - before, 10, what="threads to end")
+
+
+def test_certificate_listener_refuses_without_a_valid_certificate(cert_env, tmp_path):
+    env = cert_env
+    stranger = make_ca(tmp_path / "stranger")  # a CA the broker does not trust
+    attempts = {
+        "no certificate": cert_probe(env, ""),
+        "no certificate, B's user name": cert_probe(env, "", user=B[1], password="x"),
+        "password of a certificate station on 8883": Probe(
+            env.broker.port, A[1], "guess", ca=env.tls["ca.pem"]
+        ),
+    }
+    attempts["certificate from another CA"] = Probe(
+        env.broker.cert_port,
+        None,
+        None,
+        ca=env.tls["ca.pem"],
+        cert=(stranger["broker.pem"], stranger["broker.key"]),
+    )
+    accepted = {}
+    for name, probe in attempts.items():
+        try:
+            accepted[name] = probe.connect()
+        except ssl.SSLError:  # the handshake itself may fail inside connect()
+            accepted[name] = False
+        finally:
+            probe.close()
+    assert accepted == dict.fromkeys(attempts, False)
