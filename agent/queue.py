@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -74,7 +75,13 @@ class QueuedMessage:
 class OfflineQueue:
     """Thread-safe: the sampling thread appends while the link thread peeks and removes."""
 
-    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",  # NORMAL: bulk loads in tests/tools
+    ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be > 0")
         self.path = Path(path)
@@ -84,7 +91,7 @@ class OfflineQueue:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
