@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 48  # bytes accounted per row for SQLite record/index overhead (approximate)
 
-# Default bound: 7 days at the default 60 s telemetry interval.
-#   10_080 telemetry messages (7 x 24 x 60) x ~1.5 KiB (a telemetry payload with a handful of
-#   clusters is 0.6-1 KiB, 16 clusters ~1.6 KiB; + topic + ROW_OVERHEAD) ~= 15 MiB,
-#   + events/broadcast log (a busy station: ~200 a day x 7 x 0.4 KiB ~= 0.6 MiB),
-#   x ~2 headroom for SQLite page slack  ->  32 MiB.
+# Default bound: 7 days at the default 60 s telemetry interval, worst case.
+#   telemetry payload (measured with every field set): 635 B with 2 clusters, 1859 B with
+#   the maximum 16; + topic 42 B + ROW_OVERHEAD 48 B  ->  at most ~1.95 KiB a message.
+#   7 d x 24 h x 60 = 10_080 messages x 1.95 KiB ~= 19.2 MiB,
+#   + events/broadcast log (a busy station: ~200 a day x 7 x 0.3 KiB ~= 0.4 MiB)
+#   ~= 19.6 MiB; rounded up to 32 MiB (slack for SQLite pages and a noisy week):
+#   a typical 2-cluster station keeps ~4 weeks.
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 _SCHEMA = """

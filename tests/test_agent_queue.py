@@ -135,3 +135,30 @@ def test_damaged_file_is_moved_aside_and_replaced(tmp_path, caplog):
     assert len(q) == 0 and q.append(_msg("new"), 1, None).seq == 0
     aside = [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]
     assert len(aside) == 1 and "moved it to" in caplog.text
+
+
+def test_default_bound_holds_a_week_of_worst_case_telemetry(tmp_path):
+    """The arithmetic beside DEFAULT_MAX_BYTES, checked: 7 days at 60 s with 16 clusters."""
+    from loaxa import payloads
+    from loaxa.topics import station_topic
+
+    topic = station_topic("cao-bang", "01273", "cb-01267", "telemetry")
+    clusters = [{"id": i, "kind": "wired", "relay_on": True, "rms_dbfs": -20.25} for i in range(16)]
+
+    def worst(seq: int):
+        msg = payloads.Telemetry(
+            station="cb-01267", session=123456, seq=seq, ts=1764230400000 + seq * 60_000,
+            agent_uptime_s=8640000, uptime_s=12345678, amp="on", temp_c=31.5,
+            audio={"rms_dbfs": -18.25, "peak_dbfs": -6.12, "clip_ratio": 0.0012,
+                   "source": "pcm", "acoustic_dbfs": -30.5, "acoustic_corr": 0.812},
+            power={"mains_v": 220.5, "battery_v": 13.21},
+            fm={"forward_w": 50.1, "reflected_w": 1.2},
+            clusters=clusters,
+        )  # fmt: skip
+        return topic, payloads.to_json(msg)
+
+    q = OfflineQueue(tmp_path / "q.sqlite", synchronous="NORMAL")  # default max_bytes
+    for _ in range(7 * 24 * 60):
+        q.append(worst, 1, None)
+    assert q.evicted_total == 0 and len(q) == 10_080
+    print(f"a week of worst-case telemetry: {q.bytes / 2**20:.1f} MiB of {q.max_bytes / 2**20:.0f}")
