@@ -346,3 +346,16 @@ def test_unreadable_queued_row_is_dropped_not_stalling(tmp_path, mosquitto, reco
         pub.stop()
     assert pub.stats["corrupt"] == 1
     assert [m["seq"] for m in recorder.of("telemetry")] == [1, 2]
+
+
+def test_device_info_learned_later_is_republished(tmp_path, mosquitto, recorder):
+    pub = make_publisher(tmp_path, mosquitto.port)
+    pub.start()
+    try:
+        first = wait_until(lambda: recorder.of("status"), 10, what="online status")[0]
+        pub.set_device_info("1.4.2", "rev3", 12648430)  # HELLO answered after the connect
+        second = wait_until(lambda: recorder.of("status")[1:], 10, what="updated status")[0]
+    finally:
+        pub.stop()
+    assert "firmware" not in first
+    assert (second["state"], second["firmware"], second["session"]) == ("online", "1.4.2", 1)
