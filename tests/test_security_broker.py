@@ -13,6 +13,7 @@ import secrets
 import signal
 import ssl
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -21,11 +22,16 @@ import pytest
 from agent.mqtt_config import MqttConfig as AgentMqtt
 from agent.mqtt_config import make_client
 from collector.ingest.config import MqttConfig as CollectorMqtt
+from collector.ingest.mqtt import MqttIngest
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.stats import IngestStats
+from collector.ingest.validate import Limits, RejectReason
 from collector.inventory import load_inventory
 from loaxa import topics
 from loaxa.credentials import BrokerAddress, generate
 from loaxa.credentials_certs import CertAuthority
 from loaxa.credentials_hash import password_line
+from loaxa.payloads import Telemetry, to_json
 from loaxa.topics import Kind
 from tests.secure_broker import (
     PRODUCTION_CONF,
@@ -551,3 +557,42 @@ def test_certificate_listener_refuses_without_a_valid_certificate(cert_env, tmp_
         finally:
             probe.close()
     assert accepted == dict.fromkeys(attempts, False)
+
+
+def test_real_collector_ingest_stores_only_the_genuine_reading(env, probes):
+    """The collector's own ingest (its generated credentials, TLS) behind the production broker:
+    A's reading is stored; A's publish on B's topic never reaches it (broker), and A's payload
+    claiming to be B on A's own topic is rejected by the collector (station mismatch)."""
+    inventory = load_inventory(ROOT / "config" / "inventory.example.toml")
+    sink: list = []
+    stats = IngestStats(log_every_s=0)
+    pipeline = Pipeline(lambda: inventory, Limits(), _ListSink(sink), stats, retry_s=0.05)
+    cfg = CollectorMqtt.model_validate(env.snippet("collector", "loaxa-collector")["mqtt"])
+    ingest = MqttIngest(cfg, pipeline)
+    ingest.start()
+    try:
+        wait_until(lambda: ingest.connected, 10, what="collector connected")
+        now = int(time.time() * 1000)
+        reading = lambda station, seq: to_json(  # noqa: E731
+            Telemetry(station=station, session=1, seq=seq, ts=now, agent_uptime_s=1)
+        )
+        a = probes(A[1])
+        assert a.connect()
+        a.publish(telemetry(B), reading(B[1], 1))  # dropped by the broker (ACL)
+        a.publish(telemetry(A), reading(B[1], 2))  # accepted by the broker, refused by us
+        a.publish(telemetry(A), reading(A[1], 3))
+        wait_until(lambda: ingest.received >= 2 and ingest.acked >= 2, 10, what="both handled")
+        assert [(m.payload.station, m.payload.seq) for m in sink] == [(A[1], 3)]
+        assert ingest.received == 2
+        _, rejected, _ = stats.snapshot()
+        assert rejected == {RejectReason.STATION_MISMATCH: 1}
+    finally:
+        ingest.stop()
+
+
+class _ListSink:
+    def __init__(self, into: list) -> None:
+        self.into = into
+
+    def append(self, messages) -> None:
+        self.into.extend(messages)
