@@ -157,6 +157,22 @@ def test_messages_published_while_away_are_queued_by_the_broker(mosquitto, inges
     wait_until(lambda: len(sink.seqs()) == 10, 10, what="queued messages")
 
 
+def test_stop_under_a_stream_finishes_and_loses_nothing(mosquitto, ingest_factory):
+    sink = ListSink()
+    first = ingest_factory(mosquitto.port, sink)
+    n = 3000
+    sender = threading.Thread(
+        target=publish, args=(mosquitto.port, [(TOPIC, good(s)) for s in range(n)])
+    )
+    sender.start()
+    wait_until(lambda: len(sink.seqs()) > 100, 10, what="stream under way")
+    first.stop()  # must not wait for the stream to end
+    assert not first._worker.is_alive()
+    sender.join(30)
+    ingest_factory(mosquitto.port, sink)
+    wait_until(lambda: set(sink.seqs()) == set(range(n)), 30, what="the rest redelivered")
+
+
 def test_retained_status_only_on_a_new_subscription(mosquitto, ingest_factory):
     status_topic = station_topic("cao-bang", "01267", "cb-01267", Kind.STATUS)
     now = int(time.time() * 1000)

@@ -34,13 +34,14 @@ from collector.ingest.pipeline import Incoming, Pipeline, PipelineStopped
 log = logging.getLogger("collector.ingest.mqtt")
 
 _Item = tuple[Incoming, int, int, int]  # message, mid, qos, connection generation
+_STOP = object()  # queued by stop(): the worker's last item
 
 
 class MqttIngest:
     def __init__(self, config: MqttConfig, pipeline: Pipeline) -> None:
         self.config = config
         self._pipeline = pipeline
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._generation = 0
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -93,7 +94,9 @@ class MqttIngest:
     def stop(self, timeout: float = 10.0) -> None:
         """Store and ack what was received, then disconnect (the session stays on the broker)."""
         self._stop.set()
-        self._worker.join(timeout)
+        self._queue.put(_STOP)  # the worker finishes what came before it, then exits
+        if self._worker.ident is not None:
+            self._worker.join(timeout)
         if self._worker.is_alive():
             log.error(
                 "mqtt worker did not finish in %.0f s; unacked messages will be redelivered",
@@ -135,10 +138,11 @@ class MqttIngest:
 
     # --- worker ----------------------------------------------------------------------
     def _work(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
+        stopping = False
+        while not stopping:
+            batch, stopping = self._take_batch()
+            if not batch:
+                continue
             try:
                 self._pipeline.process([item[0] for item in batch], "mqtt")
             except PipelineStopped as err:
@@ -149,21 +153,20 @@ class MqttIngest:
                 continue
             self._ack(batch)
 
-    def _take_batch(self) -> list[_Item] | None:
-        while True:
+    def _take_batch(self) -> tuple[list[_Item], bool]:
+        """Everything queued (up to max_batch), and whether the stop marker was reached:
+        what arrives after ``stop()`` is left unacknowledged for the next session."""
+        batch: list[_Item] = []
+        item = self._queue.get()
+        while item is not _STOP:
+            batch.append(item)  # type: ignore[arg-type]
+            if len(batch) >= self.config.max_batch:
+                return batch, False
             try:
-                first = self._queue.get(timeout=0.2)
-                break
+                item = self._queue.get_nowait()
             except queue.Empty:
-                if self._stop.is_set():
-                    return None
-        batch = [first]
-        while len(batch) < self.config.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+                return batch, False
+        return batch, True
 
     def _ack(self, batch: list[_Item]) -> None:
         generation = self._generation
