@@ -134,7 +134,7 @@ def gateway_factory():
         config = SerialGatewayConfig(
             id="gw-1", url=url, poll_interval_s=0.3, response_timeout_s=0.2, **kw
         )
-        pipeline = Pipeline(_Inventory, Limits(), sink, IngestStats(log_every_s=0))
+        pipeline = Pipeline(_Inventory, Limits(), sink, IngestStats(log_every_s=0), retry_s=0.05)
         gw = SerialGateway(
             config,
             "cao-bang",
@@ -255,3 +255,16 @@ def test_reboot_detected_from_uptime(line, gateway_factory):
     wait_until(lambda: len(of_station(sink, "cb-a", Telemetry)) >= 2, 10, what="telemetry")
     peer.uptime = 0  # both devices "rebooted": uptime goes backwards
     wait_until(lambda: len(of_station(sink, "cb-a", Status)) == 2, 10, what="HELLO after reboot")
+
+
+def test_event_acked_only_once_stored(line, gateway_factory):
+    peer, url = line
+    sink = ListSink(fail=True)  # storage failing: nothing may be acknowledged to the device
+    peer.queue_event(3, fp.Event(code=3, uptime_s=9))  # amp_fault
+    gw = gateway_factory(url, sink, [])
+    wait_until(lambda: gw._pipeline.sink_failures >= 3, 10, what="storage failing")
+    assert peer.acked == []
+    sink.fail = False
+    wait_until(lambda: peer.acked, 10, what="ACK after storage recovered")
+    (event,) = of_station(sink, "cb-a", Event)
+    assert event.code == "amp_fault"

@@ -10,10 +10,12 @@ Line discipline, firmware_protocol/SPEC.md v1.0 section 5:
 - A device answers a POLL with its oldest queued EVENT/PLAYBACK (RESPONSE | ACK_REQUESTED)
   instead of the requested message (FP-LINK-4): the master ACKs it and polls again at once, up
   to 8 times per cycle.
-- Every ACK_REQUESTED frame is ACKed (FP-TIME-3), a retry included. Per address the master keeps
-  the (seq, type) of the last frame processed; the same pair again is a retry, not processed
-  twice (FP-SEQ-3). HELLO resets it (FP-SEQ-4). On first contact, and when a telemetry uptime
-  goes backwards (the device rebooted), the master polls HELLO and publishes ``status: online``.
+- Every ACK_REQUESTED frame is ACKed (FP-TIME-3), a retry included, and only after its payload
+  was stored (a gateway killed before that leaves the event with the device, which resends).
+  Per address the master keeps the (seq, type) of the last frame processed; the same pair
+  again is a retry, not processed twice (FP-SEQ-3). HELLO resets it (FP-SEQ-4).
+- On first contact, and when a telemetry uptime goes backwards (the device rebooted), the
+  master polls HELLO and publishes ``status: online``.
 - Every payload is serialised and fed to the same ``Pipeline`` as MQTT input (same validation,
   same storage). Frames from addresses not in the inventory are counted, never stored.
 - The gateway is ``up`` while some station answered within ``dead_after_s``; changes go to
@@ -76,6 +78,7 @@ class SerialGateway:
         self._decoder = fp.StreamDecoder()
         self._seq = 0
         self._out: list[Incoming] = []
+        self._acks: list[tuple[int, fp.Ack]] = []  # sent once ``_out`` is stored
         self._warned: set[int] = set()
         self._last_frame = time.monotonic()
         self._stop = threading.Event()
@@ -198,9 +201,18 @@ class SerialGateway:
                 self._handle(frame)
                 if frame.address == address and (frame.is_response or _is_nack(frame)):
                     answer = frame
+            self._settle()
             if answer is not None:
                 return answer
         return None
+
+    def _settle(self) -> None:
+        """Store what was heard, then ACK it: an event is ACKed only once it is durable (the
+        spool append takes milliseconds, well inside FP-TIME-1's 100 ms)."""
+        self._flush()
+        acks, self._acks = self._acks, []
+        for address, ack in acks:
+            self._send(address, ack)
 
     def _write(self, wire: bytes) -> None:
         assert self._port is not None
@@ -219,7 +231,7 @@ class SerialGateway:
         self._last_frame = time.monotonic()
         self._set_up(True)
         if frame.ack_requested:  # a retry is ACKed again (its first ACK may have been lost)
-            self._send(frame.address, fp.Ack(acked_seq=frame.seq, acked_type=frame.type))
+            self._acks.append((frame.address, fp.Ack(acked_seq=frame.seq, acked_type=frame.type)))
         key = (frame.seq, frame.type)
         if key == st.last_frame:
             self.counts["duplicates"] += 1
