@@ -79,8 +79,15 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
     from collector.daemon import Collector  # heavy imports only when running
+    from collector.health.store import StoreError
+    from collector.storage import StorageError
 
-    return Collector(config).run()
+    try:
+        collector = Collector(config)
+    except (StorageError, StoreError, OSError) as err:
+        print(f"collector cannot start: {err}", file=sys.stderr)
+        return 1
+    return collector.run()
 
 
 def _status(args: argparse.Namespace) -> int:

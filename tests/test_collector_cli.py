@@ -104,3 +104,15 @@ def test_ack_without_broker_fails_cleanly(tmp_path, capsys):
     path = config_file(tmp_path, free_port())
     assert main(["ack", "123", "--config", str(path), "--by", "X"]) == 1
     assert "ack failed" in capsys.readouterr().err
+
+
+def test_unwritable_state_dir_exits_1(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'inventory = "{INVENTORY}"\n[daemon]\nstate_db = "file/state.sqlite"\n'
+        '[spool]\npath = "spool.sqlite"\ndead_letter_path = "dead.jsonl"\n'
+    )
+    assert main(["collector", "--config", str(path)]) == 1
+    assert "collector cannot start" in capsys.readouterr().err
