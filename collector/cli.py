@@ -12,6 +12,7 @@ applies it, and a daemon that is restarting gets it from its persistent session.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from datetime import datetime
@@ -37,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "status", help="table of stations: commune, state, since, technician"
     )
     _config_arg(status)
+    status.add_argument(
+        "--json", action="store_true", help="the whole fleet view (incidents, compliance) as JSON"
+    )
     status.set_defaults(func=_status)
 
     ack = subparsers.add_parser("ack", help="acknowledge an alert (its code or incident id)")
@@ -94,6 +98,9 @@ def _status(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 2
+    from collector.health.engine import HealthEngine
+    from collector.health.fleet_view import fleet_view
+    from collector.health.snapshots import SnapshotError
     from collector.health.store import HealthStore, StoreError
     from collector.inventory import load_inventory
 
@@ -101,18 +108,25 @@ def _status(args: argparse.Namespace) -> int:
     if not config.daemon.state_db.exists():
         print(f"{config.daemon.state_db}: no state yet (has the collector run?)", file=sys.stderr)
         return 1
+    engine = HealthEngine(inventory, config.health)
     try:
         store = HealthStore(config.daemon.state_db)
-        snap = store.load() or {"stations": {}}
+        snap = store.load()
         store.close()
-    except StoreError as err:
+        if snap is not None:
+            engine.restore(snap)
+    except (StoreError, SnapshotError) as err:
         print(err, file=sys.stderr)
         return 1
+    view = fleet_view(engine, int(datetime.now().timestamp() * 1000))
+    if args.json:
+        print(json.dumps(_view_json(view), ensure_ascii=False, indent=1))
+        return 0
     tz = inventory.province.tz
     rows = [("COMMUNE", "STATION", "STATE", "SINCE", "TECHNICIAN")]
     for sid, station in sorted(inventory.stations.items(), key=lambda kv: (kv[1].commune, kv[0])):
-        rt = snap["stations"].get(sid, {})
-        since = rt.get("since_ms")
+        sv = view.stations[sid]
+        since = sv.since_ms
         when = datetime.fromtimestamp(since / 1000, tz).strftime("%Y-%m-%d %H:%M") if since else "-"
         techs = ", ".join(t.name for t in inventory.technicians_for(sid)) or "-"
         commune = (
@@ -120,11 +134,50 @@ def _status(args: argparse.Namespace) -> int:
             if station.commune in inventory.communes
             else station.commune
         )
-        rows.append((commune, sid, rt.get("reported", rt.get("state", "unknown")), when, techs))
+        state = sv.state.value + (f" ({sv.cause.value})" if sv.cause else "")
+        rows.append((commune, sid, state, when, techs))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _view_json(view) -> dict[str, object]:
+    """``loaxa status --json``: the FleetView as plain JSON (times in ms since the epoch)."""
+    c = view.compliance
+    return {
+        "ts_ms": view.ts_ms,
+        "stations": {
+            sid: {
+                "commune": s.commune,
+                "state": s.state.value,
+                "since_ms": s.since_ms,
+                "cause": s.cause.value if s.cause else None,
+                "incident": s.incident_id,
+            }
+            for sid, s in view.stations.items()
+        },
+        "open_incidents": [
+            {
+                "id": i.id,
+                "station": i.station,
+                "state": i.state.value,
+                "cause": i.cause.value,
+                "opened_ms": i.opened_ms,
+                "maintenance": i.maintenance,
+            }
+            for i in view.open_incidents
+        ],
+        "compliance": {
+            "percent": c.percent,
+            "goal_percent": c.goal_percent,
+            "below_goal": {
+                b.code: {k: v.value for k, v in b.failing.items()} for b in c.below_goal
+            },
+            "in_maintenance": c.in_maintenance,
+        },
+        "upstreams_down": view.upstreams_down,
+    }
 
 
 def _ack(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from collector.health.engine import HealthEngine
 from collector.health.events import HealthEvent, HealthEventKind, State
+from collector.health.fleet_view import FleetView, fleet_view
 from collector.health.store import HealthStore
 from collector.ingest.validate import Accepted
 from collector.storage.points import compliance_point, incident_point, state_point
@@ -74,6 +75,12 @@ class HealthFeed:
             else:
                 events = self.engine.upstream_down(upstream, ts_ms)
             self._publish(events, ts_ms)
+
+    def view(self, at_ms: int | None = None) -> FleetView:
+        """Read-only snapshot (states, open incidents, compliance) at ``at_ms`` (default: now),
+        taken under the lock, for ``loaxa status``, the demo screen and /metrics."""
+        with self._lock:
+            return fleet_view(self.engine, now_ms() if at_ms is None else at_ms)
 
     def tick(self) -> None:
         now = now_ms()
