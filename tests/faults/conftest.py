@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.faults import report
+from tests.faults.fixtures_a import (  # noqa: F401 (fixtures of cases 1-8)
+    broker_proxy,
+    collector,
+    no_leaked_threads,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"
 
