@@ -92,6 +92,24 @@ class CollectorProcess:
         report = self.healthz() or {}
         return bool(report.get("checks", {}).get("broker_connected"))
 
+    def metric(self, name: str) -> float:
+        """The value of one Prometheus sample, e.g. 'loaxa_ingest_messages_total{kind="event"}'
+        (0 when absent or the daemon does not answer)."""
+        try:
+            url = f"http://127.0.0.1:{self.http_port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def spool_empty(self) -> bool:
+        report = self.healthz()
+        return report is not None and report.get("spool_depth") == 0
+
     def cleanup(self) -> None:
         if self.running:
             self.kill()
