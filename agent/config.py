@@ -120,4 +120,6 @@ def load_config(path: str | Path) -> AgentConfig:
         raise ConfigError(path, [f"cannot read: {err.strerror}"]) from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, [f"invalid TOML: {err}"]) from err
+    except UnicodeDecodeError as err:  # TOML is UTF-8; a damaged file must still be a clear error
+        raise ConfigError(path, [f"not UTF-8 text: {err.reason} at byte {err.start}"]) from err
     return parse_config(data, path)

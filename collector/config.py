@@ -84,6 +84,8 @@ def load_config(path: str | Path) -> CollectorConfig:
         raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    except UnicodeDecodeError as err:  # TOML is UTF-8; a damaged file is a clear error too
+        raise ConfigError(f"{path}: not UTF-8 text: {err.reason} at byte {err.start}") from err
     try:
         config = CollectorConfig.model_validate(data)
     except ValidationError as err:

@@ -361,6 +361,8 @@ def load_inventory(path: str | Path) -> Inventory:
         raise InventoryError(f"cannot read inventory {path}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise InventoryError(f"inventory {path} is not valid TOML: {err}") from err
+    except UnicodeDecodeError as err:  # TOML is UTF-8; a damaged file is a clear error too
+        raise InventoryError(f"inventory {path} is not UTF-8 text: {err.reason}") from err
     try:
         return parse_inventory(data)
     except InventoryError as err:
