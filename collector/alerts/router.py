@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from collector.alerts.config import AlertsConfig, RoutingConfig
@@ -72,14 +73,15 @@ class AlertRouter:
         if event.kind == HK.INCIDENT_OPENED:
             out += self._opened(event, now_ms)
         elif event.kind == HK.INCIDENT_CLOSED:
-            out += self._closed(event.incident.id if event.incident else None, now_ms)
+            inc = event.incident
+            out += self._closed(inc.id if inc else None, now_ms, inc.closed_ms if inc else None)
         elif event.kind == HK.INCIDENT_RECLASSIFIED:
             out += self._reclassified(event, now_ms)
         elif event.kind == HK.UPSTREAM_DOWN:
             out += self._upstream_down(event, now_ms)
         elif event.kind == HK.UPSTREAM_RESTORED:
             key = self._upstream_key(event.upstream)
-            out += self._closed(key, now_ms) if key else []
+            out += self._closed(key, now_ms, event.ts_ms) if key else []
         elif event.kind in _INFO:
             out += self._info(event, now_ms)
         return out
@@ -124,7 +126,11 @@ class AlertRouter:
                 self.stats["grouped"] += 1
         return self._capped(sent)
 
-    def _closed(self, key: str | None, now_ms: int) -> list[Notification]:
+    def _closed(
+        self, key: str | None, now_ms: int, until_ms: int | None = None
+    ) -> list[Notification]:
+        """Recovery to everyone told. The outage length is in station time (opened to
+        ``until_ms``, the close the engine decided), not when this message happens to leave."""
         alert = self.alerts.pop(key, None) if key else None
         if alert is None:
             self.stats["closed_without_alert"] += 1
@@ -135,14 +141,17 @@ class AlertRouter:
             if alert.is_upstream
             else (NK.RECOVERY, "recovery")
         )
+        until = now_ms if until_ms is None else until_ms
         out = []
         for person in self._people(alert):
             pack = self.msg.templates.pack(person.language)
             extra = {
-                "duration": pack.duration(now_ms - alert.opened_ms),
-                "until": pack.local_time(now_ms, self.msg.tz),
+                "duration": pack.duration(until - alert.opened_ms),
+                "until": pack.local_time(until, self.msg.tz),
             }
-            out.append(self.msg.build(kind, template, person, [alert], now_ms, extra))
+            n = self.msg.build(kind, template, person, [alert], now_ms, extra)
+            details = {**n.details, "opened_ms": alert.opened_ms, "closed_ms": until}
+            out.append(replace(n, details={**details, "outage_ms": until - alert.opened_ms}))
         return self._capped(out)
 
     def _reclassified(self, event: HealthEvent, now_ms: int) -> list[Notification]:
