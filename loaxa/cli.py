@@ -11,7 +11,8 @@ from loaxa import __version__
 
 # Each module exposes add_parser(subparsers) and sets ``func`` on its parser(s).
 _SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli", "dashboards.cli",
-                       "collector.export.cli")
+                       "collector.export.cli",
+                       "loaxa.sim.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,7 +91,7 @@ class Fleet:
         self.stations: dict[str, SimStation] = {}
         self.buses: dict[str, Rs485Bus] = {}
         self.gateway_urls: dict[str, str] = {}
-        self._wanted = wanted
+        self.station_ids = wanted  # the stations simulated, in inventory order
         self._stop = threading.Event()
         self._driver = threading.Thread(target=self._drive, name="sim-programs", daemon=True)
         self._started = False
@@ -104,7 +104,7 @@ class Fleet:
         self._started = True
         on_line: dict[str, list[SimulatedMcu]] = {}
         try:
-            for index, station_id in enumerate(self._wanted):
+            for index, station_id in enumerate(self.station_ids):
                 handle = self._build(station_id, index)
                 self.stations[station_id] = handle
                 if handle.agent_config is None:
