@@ -240,8 +240,8 @@ def _storm(draw: _Draw, rates: FaultRates, area: str, members: list[str], at: fl
 def _flapping(draw: _Draw, sid: str, name: str, at: float) -> Fault:
     drops, offset = [], 0.0
     for _ in range(draw.rng.randint(3, 8)):
-        offset += draw.rng.uniform(120, 600)
-        length = draw.rng.uniform(20, 120)
-        drops.append((round(offset, 1), round(length, 1)))
+        offset += round(draw.rng.uniform(120, 600), 1)
+        length = round(draw.rng.uniform(20, 120), 1)
+        drops.append((offset, length))
         offset += length
     return Fault(at, FaultKind.FLAPPING_LINK, name, (sid,), offset, drops=tuple(drops))
