@@ -42,7 +42,7 @@ def flap(proxy, stop: threading.Event, rng: random.Random, log: list[str]) -> No
     [pytest.param(60, id="fast"), pytest.param(600, id="slow", marks=pytest.mark.slow)],
 )
 def test_link_flapping_exactly_once(
-    readings, tmp_path, mosquitto, influxdb, broker_proxy, collector, no_leaked_threads
+    no_leaked_threads, readings, tmp_path, mosquitto, influxdb, broker_proxy, collector
 ):
     start_collector(collector)
     tap = Recorder(mosquitto.port, "f01-tap")  # counts deliveries (duplicates) at the broker

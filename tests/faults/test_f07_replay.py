@@ -60,7 +60,7 @@ def snapshot(influxdb) -> dict[str, list[dict]]:
     [pytest.param(30, id="fast"), pytest.param(1000, id="slow", marks=pytest.mark.slow)],
 )
 def test_replay_twice_and_ten_times_changes_nothing(
-    per_station, mosquitto, influxdb, collector, no_leaked_threads
+    no_leaked_threads, per_station, mosquitto, influxdb, collector
 ):
     start_collector(collector)
     batch = messages(per_station)
