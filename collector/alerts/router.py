@@ -40,6 +40,18 @@ _INFO = {
 }
 
 
+def _info_fields(event: HealthEvent) -> dict[str, object]:
+    """Template fields from the health event's details (collector/health/events.py names them
+    for the engine: ``count``, ``time_left_min``; the templates say ``flaps``, ``hours_left``)."""
+    d = dict(event.details)
+    if "count" in d:
+        d["flaps"] = d["count"]
+    left = d.get("time_left_min")
+    if isinstance(left, int | float):
+        d["hours_left"] = round(left / 60, 1)
+    return d
+
+
 def parse_reply(text: str) -> list[str]:
     """Codes in a reply such as "OK 123" or "ok 123, 124"; [] when it is not an acknowledgement."""
     match = _REPLY.match(text)
@@ -208,7 +220,7 @@ class AlertRouter:
         )
         return self._capped(
             [
-                self.msg.build(NK.INFO, _INFO[event.kind], p, [alert], now_ms, dict(event.details))
+                self.msg.build(NK.INFO, _INFO[event.kind], p, [alert], now_ms, _info_fields(event))
                 for p in self.msg.technicians([event.station])
             ]
         )
