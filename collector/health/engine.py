@@ -59,6 +59,9 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
         self.counters: Counter[str] = Counter()
         self._new_transitions: list[Transition] = []
         self._thresholds = {}
+        self._children_of = {}
+        self._order = {sid: i for i, sid in enumerate(inventory.stations)}
+        self._pending_down = None
 
     # ----- public API -------------------------------------------------------------------
     def observe(self, payload: Payload, received_ms: int) -> list[HealthEvent]:
@@ -81,7 +84,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             self._status(sid, rt, payload, received_ms, events)
         else:
             self._data(sid, rt, payload, received_ms, events)
-        self._after(received_ms, events)
+        self._after(received_ms, events, touched=sid)
         return events
 
     def tick(self, now_ms: int) -> list[HealthEvent]:

@@ -61,3 +61,4 @@ class EngineSnapshot:
             if sid in self.transitions:
                 self.transitions[sid] = [Transition(sid, int(ts), State(s)) for ts, s in rows]
         self.counters.update(snap.get("counters", {}))
+        self._pending_down = None  # stations replaced: the damping index is rebuilt
