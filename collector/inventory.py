@@ -157,7 +157,7 @@ class Commune(_Strict):
 class Station(_Strict):
     id: Id
     commune: CommuneCode
-    name: str
+    name: str  # the place ("Sông Hiến (cũ)"); alert templates say "Đài {station_name}"
     clusters: list[Literal["wired", "fm", "ip"]] = []
     required: bool = True  # counts toward the commune's compliance
     schedule: Id | None = None  # overrides the commune's

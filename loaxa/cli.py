@@ -10,9 +10,15 @@ import sys
 from loaxa import __version__
 
 # Each module exposes add_parser(subparsers) and sets ``func`` on its parser(s).
-_SUBCOMMAND_MODULES = ("agent.cli", "collector.cli", "loaxa.credentials_cli", "dashboards.cli",
-                       "collector.export.cli",
-                       "loaxa.sim.cli")
+_SUBCOMMAND_MODULES = (
+    "agent.cli",
+    "collector.cli",
+    "collector.export.cli",
+    "dashboards.cli",
+    "loaxa.sim.cli",
+    "loaxa.credentials_cli",
+    "loaxa.demo.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

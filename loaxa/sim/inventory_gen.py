@@ -118,7 +118,7 @@ def cao_bang_inventory(seed: int = 0, data_dir: Path = DATA_DIR) -> dict[str, An
         station = {
             "id": f"cb-{row['former_code']}",
             "commune": row["new_code"],
-            "name": f"Đài truyền thanh {_short_name(row['former_name'])} (cũ)",
+            "name": f"{_short_name(row['former_name'])} (cũ)",
             "clusters": _clusters(rng),
             "lat": lat, "lon": lon, "position": "demo",
         }  # fmt: skip

@@ -1,0 +1,1 @@
+"""`loaxa demo`: the whole system on one machine, with a simulated Cao Bằng fleet."""
