@@ -48,7 +48,7 @@ from collector.metrics import (
     storage_families,
 )
 from collector.storage import Storage
-from collector.storage.points import reject_point
+from collector.storage.points import clock_skew_point, reject_point
 from collector.storage.writers import Writer
 
 log = logging.getLogger("collector")
@@ -136,6 +136,7 @@ class Collector:
         )
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._rejects_written: dict[RejectReason, int] = {}
+        self._skews_written_ms = 0
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not every tick in the log
 
     def _stations_on(self, gateway: str):
@@ -252,7 +253,8 @@ class Collector:
         return run
 
     def _write_rejects(self) -> None:
-        """Rejects per reason since the last run, as ``ingest_reject`` points (dashboards)."""
+        """Rejects per reason since the last run, as ``ingest_reject`` points, and the clock skew
+        of stations refused for their timestamps, as ``clock_skew`` points (dashboards)."""
         _, rejected, _ = self.stats.snapshot()
         now, province = now_ms(), self.inventory.province.slug
         lines = [
@@ -260,6 +262,11 @@ class Collector:
             for reason, n in rejected.items()
             if n > self._rejects_written.get(reason, 0)
         ]
+        for station, skew in self.stats.rejected_clocks(self._skews_written_ms).items():
+            known = self.inventory.stations.get(station)
+            if known is not None:
+                lines.append(clock_skew_point(now, province, known.commune, station, skew))
+        self._skews_written_ms = now
         if lines:
             self.storage.append(lines)
         self._rejects_written = rejected

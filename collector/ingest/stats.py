@@ -25,6 +25,7 @@ _MAX_UNKNOWN = 1000
 class StationClock:
     skew_ms: int  # latest receive time minus reading time, live (non-backfill) messages only
     seen_ms: int
+    rejected: bool = False  # from a message refused for its timestamp (too old / in the future)
 
 
 class IngestStats:
@@ -60,7 +61,8 @@ class IngestStats:
                     if r.reason is RejectReason.UNKNOWN_STATION and r.station:
                         self._unknown(r.station)
                     if r.skew_ms is not None and r.station:
-                        self.clocks[r.station] = StationClock(r.skew_ms, int(time.time() * 1000))
+                        now = int(time.time() * 1000)
+                        self.clocks[r.station] = StationClock(r.skew_ms, now, rejected=True)
         for r in rejects:
             self._log_reject(r, source)
         for station, skew in skewed:
@@ -80,6 +82,14 @@ class IngestStats:
         with self._lock:
             skews = {s: c.skew_ms for s, c in self.clocks.items()}
             return dict(self.accepted), dict(self.rejected), skews
+
+    def rejected_clocks(self, since_ms: int) -> dict[str, int]:
+        """Skew (ms) of stations whose latest message, seen after ``since_ms``, was refused for
+        its timestamp: their readings are not stored, so the skew is all a dashboard can show."""
+        with self._lock:
+            return {
+                s: c.skew_ms for s, c in self.clocks.items() if c.rejected and c.seen_ms > since_ms
+            }
 
     def _log_reject(self, r: Rejected, source: str) -> None:
         now = time.monotonic()
