@@ -101,7 +101,7 @@ class DemoOptions:
     speed: float = 30.0
     seed: int = 1
     lang: str = "vi"
-    fault_scale: float = 40.0  # the demo compresses weeks of realistic faults into minutes
+    fault_scale: float = 80.0  # the demo compresses weeks of realistic faults into minutes
 
 
 @dataclass
