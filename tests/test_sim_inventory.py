@@ -4,13 +4,14 @@ and a seed makes a plan reproducible."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
 import pytest
 
 from collector.inventory import load_inventory, parse_inventory
-from loaxa.cli import main
+from loaxa.sim import cli
 from loaxa.sim.fault_injector import expand
 from loaxa.sim.faults import NO_FAULTS, FaultKind, FaultRates, areas_of, build_plan
 from loaxa.sim.inventory_gen import (
@@ -19,7 +20,6 @@ from loaxa.sim.inventory_gen import (
     LON_RANGE,
     cao_bang_inventory,
     synthetic_inventory,
-    write_toml,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +61,19 @@ def test_cao_bang_people_schedules_and_gateways(cao_bang):
         assert sorted(s.address for s in behind) == list(range(1, len(behind) + 1))
 
 
+def simulate(*argv: str) -> int:
+    """``loaxa simulate ...`` through this package's own parser (no other subcommands loaded)."""
+    parser = argparse.ArgumentParser(prog="loaxa")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["simulate", *argv])
+    return args.func(args)
+
+
 def test_committed_demo_file_is_the_generator_output(tmp_path):
     committed = ROOT / "config" / "cao-bang.demo.toml"
-    assert main(["simulate", "make-inventory", "--cao-bang", "--out",
-                 str(tmp_path / "cao-bang.demo.toml")]) == 0  # fmt: skip
+    assert (
+        simulate("make-inventory", "--cao-bang", "--out", str(tmp_path / "cao-bang.demo.toml")) == 0
+    )
     assert (tmp_path / "cao-bang.demo.toml").read_text() == committed.read_text()
     assert len(load_inventory(committed).stations) == 161
 
@@ -77,12 +86,20 @@ def test_seed_changes_the_demo_but_not_its_facts():
     assert [s["commune"] for s in a["stations"]] == [s["commune"] for s in c["stations"]]
 
 
-def test_synthetic_10k_loads_from_toml(tmp_path):
-    path = write_toml(synthetic_inventory(10_000, seed=3), tmp_path / "s.toml")
-    inv = load_inventory(path)
+def test_synthetic_inventories_load(tmp_path):
+    assert simulate("make-inventory", "--stations", "1000", "--out", str(tmp_path / "s.toml")) == 0
+    assert len(load_inventory(tmp_path / "s.toml").stations) == 1000
+    inv = parse_inventory(synthetic_inventory(10_000, seed=3))
     assert len(inv.stations) == 10_000 and len(inv.communes) == 3334
     gateways = [u for u in inv.upstreams if inv.upstreams[u].kind == "serial_gateway"]
     assert len(gateways) == 50 and all(len(inv.children_of(g)) == 4 for g in gateways)
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    assert simulate("--inventory", "x.toml") == 2  # no --broker
+    assert "--broker" in capsys.readouterr().err
+    assert simulate("--inventory", "/nonexistent.toml", "--broker", "127.0.0.1:1883") == 1
+    assert "cannot read inventory" in capsys.readouterr().err
 
 
 @pytest.mark.slow
