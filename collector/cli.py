@@ -4,6 +4,8 @@
     loaxa collector --config FILE --check                        validate config + inventory
     loaxa status --config FILE                                   station table from the state store
     loaxa ack 123 --config FILE --by "Nông Văn Minh"             acknowledge an alert
+    loaxa ack 123 --ops-config operators/loaxa-ops.toml --province cao-bang --by NAME
+                                                                 ... on the production broker
 
 ``ack`` publishes the acknowledgement to the broker (collector.alerts.ack): the running daemon
 applies it, and a daemon that is restarting gets it from its persistent session.
@@ -47,6 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ack.add_argument("incident", metavar="INCIDENT", help="3-digit code from the SMS, or id")
     _config_arg(ack)
     ack.add_argument("--by", required=True, metavar="NAME", help="who takes it on")
+    ack.add_argument(
+        "--ops-config",
+        metavar="FILE",
+        help="operator account: operators/<user>.toml from `loaxa credentials generate` "
+        "(password also from $LOAXA_OPS_PASSWORD); required when the broker has accounts",
+    )
+    ack.add_argument("--province", metavar="SLUG", help="default: from --config's inventory")
     ack.set_defaults(func=_ack)
 
 
@@ -181,24 +190,40 @@ def _view_json(view) -> dict[str, object]:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
-        return 2
-    from collector.alerts.ack import publish_ack
+    from collector.alerts.ack import publish_ack, send_ack
     from collector.alerts.errors import ChannelError
-    from collector.inventory import load_inventory
+    from collector.alerts.ops_config import OpsConfigError, load_ops_config
+    from collector.inventory import InventoryError, load_inventory
 
-    province = load_inventory(config.inventory).province.slug
+    config = None
+    if args.province is None or args.ops_config is None:
+        config = _load(args)
+        if config is None:
+            return 2
     try:
-        publish_ack(
-            config.mqtt.host,
-            config.mqtt.port,
-            province,
-            args.incident,
-            args.by,
-            username=config.mqtt.username,
-            password=config.mqtt.password,
-        )
+        province = args.province or load_inventory(config.inventory).province.slug
+        if args.ops_config is not None:
+            send_ack(load_ops_config(args.ops_config), province, args.incident, args.by)
+        elif config.mqtt.username:
+            print(
+                "ack: give the operator account with --ops-config operators/<user>.toml; the "
+                f"collector's account ({config.mqtt.username}) would end the collector's own "
+                "connection (the broker uses the user name as client id)",
+                file=sys.stderr,
+            )
+            return 2
+        else:  # a local broker without accounts (development, the demo)
+            publish_ack(
+                config.mqtt.host,
+                config.mqtt.port,
+                province,
+                args.incident,
+                args.by,
+                tls_ca_file=config.mqtt.tls_ca_file,
+            )
+    except (OpsConfigError, InventoryError) as err:
+        print(err, file=sys.stderr)
+        return 2
     except (ChannelError, ValueError) as err:
         print(f"ack failed: {err}", file=sys.stderr)
         return 1
