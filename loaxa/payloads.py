@@ -21,6 +21,8 @@ SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_CLUSTERS = 16
 
+INT64_MAX = 2**63 - 1  # InfluxDB stores integers as int64: a larger one would fail the write
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Dbfs = Annotated[float, Field(ge=-200.0, le=0.0)]
 StationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -29,9 +31,9 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     v: Literal[1] = SCHEMA_VERSION
     station: StationId
-    session: Annotated[int, Field(ge=0)]
-    seq: Annotated[int, Field(ge=0)]
-    ts: Annotated[int, Field(ge=0, description="ms since Unix epoch, UTC")]
+    session: Annotated[int, Field(ge=0, le=INT64_MAX)]
+    seq: Annotated[int, Field(ge=0, le=INT64_MAX)]
+    ts: Annotated[int, Field(ge=0, le=INT64_MAX, description="ms since Unix epoch, UTC")]
     backfill: bool = False
 
 
@@ -86,8 +88,8 @@ class Cluster(BaseModel):
 class Telemetry(_Payload):
     kind: Literal["telemetry"] = "telemetry"
     controller: Literal["ok", "unreachable"] = "ok"
-    uptime_s: Annotated[int, Field(ge=0)] | None = None  # controller (MCU) uptime
-    agent_uptime_s: Annotated[int, Field(ge=0)]
+    uptime_s: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None  # controller (MCU) uptime
+    agent_uptime_s: Annotated[int, Field(ge=0, le=INT64_MAX)]
     amp: AmpState = AmpState.UNKNOWN
     audio: Audio = Audio()
     power: Power = Power()
@@ -117,7 +119,7 @@ class Event(_Payload):
     code: EventCode
     raw_code: Annotated[int, Field(ge=0, le=255)] | None = None  # MCU code, kept when unknown
     cluster: Annotated[int, Field(ge=0, le=255)] | None = None  # None: whole station
-    value: int | None = None
+    value: Int64 | None = None
     origin: Literal["mcu", "agent"] = "mcu"
 
 
@@ -145,8 +147,8 @@ class Broadcast(_Payload):
     source: ProgramSource = ProgramSource.OTHER
     priority: Priority = Priority.NORMAL
     clusters: Annotated[list[int], Field(max_length=MAX_CLUSTERS)] = []
-    start_ts: Annotated[int, Field(ge=0)]
-    end_ts: Annotated[int, Field(ge=0)] | None = None
+    start_ts: Annotated[int, Field(ge=0, le=INT64_MAX)]
+    end_ts: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
     detected_by: Literal["mcu", "audio"] = "mcu"
 
 
@@ -162,7 +164,7 @@ class Status(_Payload):
     agent_version: str | None = None
     firmware: str | None = None
     hardware: str | None = None
-    device_id: int | None = None
+    device_id: Int64 | None = None
     reason: str | None = None  # "graceful" when the agent stopped on purpose
 
 

@@ -27,7 +27,7 @@ def write_config(
     path = tmp / "collector.toml"
     path.write_text(
         f'inventory = "{INVENTORY}"\n'
-        f'[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\n'
+        f'[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\nshutdown_timeout_s = 2\n'
         f'[mqtt]\nport = {mqtt_port}\nclient_id = "{client_id}"\n'
         f'[influx]\nurl = "{influx_url}"\ndb = "{DB}"\ncreate_database = true\n'
         "flush_interval_ms = 100\n"
