@@ -9,26 +9,43 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from collector.alerts.ops_config import PASSWORD_ENV, OpsConfigError, load_ops_config
+from collector.inventory import load_inventory
 from loaxa import topics
 from loaxa.cli import main
+from loaxa.credentials import BrokerAddress, generate
+from loaxa.credentials_hash import password_line
 from tests.secure_broker import Probe
 from tests.servers import wait_until
-from tests.test_security_broker import PROVINCE, Setup
+from tests.test_security_broker import AUDITOR, PROVINCE, Setup
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "config" / "inventory.example.toml"
 BY = "Trực ban Sở"
+COLLECTORS = ("loaxa-collector", "loaxa-collector-ops")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    s = Setup(tmp_path_factory.mktemp("ack-secure"))
+    tmp = tmp_path_factory.mktemp("ack-secure")
+    s = Setup(tmp)
+    # The collector's second (alerts/acks) session gets its own collector account, as
+    # deploy/README says: `--collector loaxa-collector --collector loaxa-collector-ops`.
+    address = BrokerAddress("127.0.0.1", s.broker.port, str(s.tls["ca.pem"]))
+    generate([load_inventory(INVENTORY)], s.out, address, collectors=COLLECTORS)
+    generated = s.out / "broker"
+    (tmp / "passwd").write_text(
+        (generated / "passwd").read_text() + password_line(AUDITOR, s.auditor_pw) + "\n"
+    )
+    (tmp / "acl").write_text(
+        (generated / "acl").read_text() + f"\n# test only\nuser {AUDITOR}\ntopic read #\n"
+    )
     s.broker.start()
     yield s
     s.broker.stop()
@@ -165,3 +182,65 @@ def load_ops_config_text(tmp: Path, body: str, table: str = "mqtt"):
     path = tmp / "o.toml"
     path.write_text(f"[{table}]\n{body}\n")
     return load_ops_config(path)
+
+
+def test_daemon_behind_the_production_broker_takes_the_operator_ack(env, tmp_path, influxdb):
+    """End to end: the real collector daemon on its generated account, a station on its own,
+    the alert on the feed, `loaxa ack` with the operator account, acknowledged in the daemon."""
+    from collector.config import load_config
+    from collector.daemon import Collector
+    from loaxa.payloads import Telemetry, to_json
+
+    fast = (
+        INVENTORY.read_text(encoding="utf-8")
+        .replace("telemetry_interval_s = 60", "telemetry_interval_s = 1")
+        .replace("down_after_intervals = 3", "down_after_intervals = 2")
+        .replace("damping_s = 60", "damping_s = 0")
+    )
+    (tmp_path / "inventory.toml").write_text(fast, encoding="utf-8")
+    snippet = (env.out / "collector" / "loaxa-collector.toml").read_text()
+    ops_user = tomllib_mqtt(env.out / "collector" / "loaxa-collector-ops.toml")
+    path = tmp_path / "collector.toml"
+    path.write_text(
+        f'inventory = "inventory.toml"\n{snippet}'
+        f'ops_username = "{ops_user["username"]}"\nops_password = "{ops_user["password"]}"\n'
+        '[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\nalert_tick_s = 0.5\n'
+        f'[influx]\nurl = "{influxdb.url}"\ndb = "ack_e2e"\ncreate_database = true\n'
+        '[spool]\npath = "spool.sqlite"\ndead_letter_path = "dead.jsonl"\n'
+        "[http]\nenabled = false\n"
+        '[alerts]\nchannel_order = []\ncopy_to = ["mqtt"]\n[alerts.mqtt]\nenabled = true\n'
+    )
+    before = set(threading.enumerate())
+    ops = Probe(env.broker.port, "loaxa-ops", env.password("loaxa-ops"), ca=env.tls["ca.pem"])
+    assert ops.connect()
+    ops.subscribe(topics.alert_subscription(PROVINCE))
+    daemon = Collector(load_config(path))
+    daemon.start()
+    station = Probe(env.broker.port, "cb-01267", env.password("cb-01267"), ca=env.tls["ca.pem"])
+    try:
+        assert station.connect()
+        wait_until(
+            lambda: daemon.mqtt.connected and daemon.ops.connected.is_set(),
+            20,
+            what="collector sessions up",
+        )
+        now = time.time_ns() // 1_000_000
+        reading = Telemetry(station="cb-01267", session=1, seq=1, ts=now, agent_uptime_s=1)
+        topic = topics.station_topic(PROVINCE, "01273", "cb-01267", topics.Kind.TELEMETRY)
+        assert station.publish(topic, to_json(reading)) == 0
+        # ... and then nothing: down after 2 x 1 s, paged on the MQTT feed.
+        ((_, payload),) = wait_until(lambda: ops.received(b'"alert"'), 30, what="alert on feed")
+        (code,) = json.loads(payload)["codes"]
+        argv = ["ack", code, "--province", PROVINCE, "--by", BY]
+        assert main([*argv, "--ops-config", str(env.out / "operators" / "loaxa-ops.toml")]) == 0
+        wait_until(
+            lambda: daemon.alerts.stats()["router"].get("acknowledged") == 1,
+            20,
+            what="acknowledged in the daemon",
+        )
+        assert daemon.mqtt.connected and daemon.ops.connected.is_set()
+    finally:
+        station.close()
+        daemon.stop()
+        ops.close()
+    wait_until(lambda: not set(threading.enumerate()) - before, 15, what="threads to end")

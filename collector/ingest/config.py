@@ -29,6 +29,12 @@ class MqttConfig(_Model):
     )
     username: str | None = Field(None, description="broker user, if it requires one")
     password: str | None = Field(None, description="broker password")
+    ops_username: str | None = Field(
+        None,
+        description="account of the second (alerts/acks) session; required on a broker with "
+        "use_username_as_clientid (deploy/mosquitto): one account cannot hold two sessions",
+    )
+    ops_password: str | None = Field(None, description="password of ops_username")
     tls_ca_file: str | None = Field(None, description="CA file: set to connect with TLS")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     session_expiry_s: int = Field(

@@ -31,7 +31,16 @@ class OpsClient:
             client_id=f"{config.client_id}-ops",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        if config.username is not None:
+        if config.ops_username is not None:
+            self.client.username_pw_set(config.ops_username, config.ops_password)
+        elif config.username is not None:
+            # A broker that takes the user name as client id (deploy/mosquitto) would make this
+            # session and the ingest session end each other: it needs mqtt.ops_username.
+            log.warning(
+                "ops session shares the account %r with ingest: set mqtt.ops_username on a "
+                "broker with use_username_as_clientid",
+                config.username,
+            )
             self.client.username_pw_set(config.username, config.password)
         if config.tls_ca_file:
             self.client.tls_set(ca_certs=config.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
