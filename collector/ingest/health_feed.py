@@ -52,12 +52,18 @@ class HealthFeed:
         storage: _Lines,
         alerts: _Alerts | None,
         compliance_every_ms: int = 60_000,
+        quiet_save_every_ms: int = 30_000,
     ) -> None:
         self.engine, self.store, self.storage, self.alerts = engine, store, storage, alerts
         self.inventory = engine.inventory
         self.province = self.inventory.province.slug
         self._compliance_every_ms = compliance_every_ms
         self._compliance_ms = 0
+        # The snapshot (every station, its dedupe keys) costs ~0.5 ms per station: saved at the
+        # tick after any transition or event (what `loaxa status` shows), else every 30 s.
+        self._quiet_save_every_ms = quiet_save_every_ms
+        self._saved_ms = 0
+        self._changed = True
         self._lock = threading.Lock()
         self.output_errors = 0
 
@@ -89,7 +95,9 @@ class HealthFeed:
             if now - self._compliance_ms >= self._compliance_every_ms:
                 self._compliance_ms = now
                 self._write(self._compliance_lines(now))
-            self.store.save(self.engine.snapshot(), now)
+            if self._changed or now - self._saved_ms >= self._quiet_save_every_ms:
+                self.store.save(self.engine.snapshot(), now)
+                self._saved_ms, self._changed = now, False
 
     def _publish(self, events: list[HealthEvent], now: int) -> None:
         lines = []
@@ -105,7 +113,9 @@ class HealthFeed:
                 lines.append(incident_point(e.incident, self.province, phase, e.ts_ms))
         self._write(lines)
         if not events:
+            self._changed = self._changed or bool(lines)
             return
+        self._changed = True
         try:
             self.store.record_events(events, now)
         except Exception:

@@ -1,0 +1,62 @@
+"""HealthFeed saves the engine snapshot at the tick after any change of state, and otherwise
+only every ``quiet_save_every_ms``: a quiet fleet does not pay the full snapshot every tick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.health.engine import HealthEngine
+from collector.health.store import HealthStore
+from collector.ingest import health_feed
+from collector.ingest.health_feed import HealthFeed
+from collector.ingest.validate import Accepted
+from collector.inventory import load_inventory
+from loaxa.payloads import Telemetry
+from loaxa.topics import Kind
+
+INVENTORY = Path(__file__).resolve().parents[1] / "config" / "inventory.example.toml"
+T0 = 1_790_000_000_000
+
+
+class CountingStore(HealthStore):
+    saves: list[int]
+
+    def save(self, snapshot, now_ms: int) -> None:
+        self.saves.append(now_ms)
+        super().save(snapshot, now_ms)
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def append(self, lines) -> None:
+        self.lines.extend(lines)
+
+
+def reading(seq: int, ts: int) -> Accepted:
+    p = Telemetry(station="cb-01267", session=1, seq=seq, ts=ts, agent_uptime_s=seq)
+    return Accepted("cao-bang", "01273", "cb-01267", Kind.TELEMETRY, p, ts)
+
+
+def test_saves_after_changes_and_every_30_s_when_quiet(tmp_path, monkeypatch):
+    clock = [T0]
+    monkeypatch.setattr(health_feed, "now_ms", lambda: clock[0])
+    store = CountingStore(tmp_path / "state.sqlite")
+    store.saves = []
+    feed = HealthFeed(HealthEngine(load_inventory(INVENTORY)), store, Lines(), None)
+
+    feed.tick()  # the first tick always saves
+    assert store.saves == [T0]
+    feed.observe([reading(1, T0 + 1000)])  # UNKNOWN -> OPERATING: a transition
+    clock[0] = T0 + 5000
+    feed.tick()
+    assert store.saves == [T0, T0 + 5000]
+    for k in range(2, 8):  # same state: nothing to show, no save until 30 s passed
+        feed.observe([reading(k, clock[0])])
+        clock[0] += 5000
+        feed.tick()
+    assert store.saves == [T0, T0 + 5000, T0 + 35_000]
+    store.close()
+    reloaded = HealthStore(tmp_path / "state.sqlite").load()
+    assert reloaded is not None and reloaded["stations"]["cb-01267"]["state"] == "operating"
