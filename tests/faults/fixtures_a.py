@@ -39,7 +39,7 @@ def collector(tmp_path, mosquitto, influxdb):
 
 def start_collector(proc: CollectorProcess) -> None:
     proc.start()
-    wait_until(proc.broker_connected, 30, what="collector connected to the broker")
+    wait_until(proc.broker_connected, 90, interval=0.1, what="collector connected to the broker")
 
 
 class ArrivalWatch:
