@@ -30,6 +30,7 @@ timing assertions on a shared machine.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 import time
@@ -350,7 +351,14 @@ def local(ms: int) -> str:
     )
 
 
-def test_scripted_scenario(scenario: Scenario):
+def status_json(s: Scenario, capsys) -> dict:
+    """`loaxa status --json`: what the daemon last saved in its state store."""
+    capsys.readouterr()
+    assert main(["status", "--config", str(s.config_path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_scripted_scenario(scenario: Scenario, capsys):
     s = scenario
     up = {SILENT, DOWN, BATT, FLAP, GW_A, GW_B}
     wait_until(
@@ -405,6 +413,13 @@ def test_scripted_scenario(scenario: Scenario):
     upstream_alert = s.note("upstream_down", "tech-hook", "gw-test")
     assert "Cổng RS-485 Thục Phán NGỪNG HOẠT ĐỘNG" in upstream_alert["text"]
     assert "Bế Triều" in upstream_alert["text"] and "Nam Tuấn" in upstream_alert["text"]
+    held_in_store = wait_until(
+        lambda: (j := status_json(s, capsys))["stations"][GW_A]["cause"] == "upstream" and j,
+        20,
+        what="loaxa status showing the held incident",
+    )
+    assert held_in_store["upstreams_down"] == {"gw-test": down_since}
+    assert held_in_store["stations"][MAINT]["state"] == "maintenance"
     unmute_ms = time.time_ns() // 1_000_000
     s.peer.muted.clear()
     restored = s.note("upstream_restored", "tech-hook", "gw-test")
@@ -454,6 +469,13 @@ def test_scripted_scenario(scenario: Scenario):
     wait_until(lambda: len(s.smtp.messages) == 6 and len(s.hook.received) == 3, 30, what="mail")
     stats = s.collector.alerts.stats()
     s.stop_collector()  # flushes storage and the state store
+
+    final = status_json(s, capsys)
+    assert {sid: st["state"] for sid, st in final["stations"].items()} == {
+        **dict.fromkeys([SILENT, DOWN, BATT, FLAP, GW_A, GW_B], "operating"),
+        MAINT: "maintenance",
+    }
+    assert final["open_incidents"] == [] and final["compliance"]["percent"] == 100.0
 
     # --- Incidents: exactly these, at the scripted times (state store and InfluxDB agree).
     ga, gb = gap(s, GW_A), gap(s, GW_B)
@@ -596,3 +618,57 @@ def test_scripted_scenario(scenario: Scenario):
     router = stats["router"]
     assert (router["suppressed_maintenance"], router["suppressed_upstream_child"]) == (1, 2)
     assert (router["acknowledged"], router["escalations"]) == (2, 1)
+
+
+# --- HealthFeed.view(): the read-only picture, without servers -------------------------------
+
+
+def test_health_feed_view_is_a_frozen_picture(tmp_path):
+    from collector.health.config import HealthConfig
+    from collector.health.engine import HealthEngine
+    from collector.ingest.health_feed import HealthFeed
+    from collector.ingest.validate import Accepted
+    from loaxa.topics import Kind
+    from tests.test_health_engine import MIN, Sim, local_ms, make_inventory
+
+    a, b, d = "cb-01267", "cb-01282", "cb-01290"  # d is in maintenance 09:00-10:00
+    engine = HealthEngine(make_inventory(maintenance=d), HealthConfig())
+    store, points = HealthStore(tmp_path / "state.sqlite"), []
+
+    class Storage:
+        def append(self, lines) -> None:
+            points.extend(lines)
+
+    feed = HealthFeed(engine, store, Storage(), alerts=None)
+    sim = Sim(engine, local_ms("08:50"))
+
+    def send(payload, at: int) -> None:
+        st = engine.inventory.stations[payload.station]
+        feed.observe([Accepted("cao-bang", st.commune, st.id, Kind(payload.kind), payload, at)])
+
+    t0 = local_ms("08:50")
+    for sid in (a, b, "cb-01705", d):
+        send(sim.telemetry(sid, t0, rms=-20.0), t0)
+    feed.upstream_state("gw-1", False, t0 + 5 * MIN)
+    before = feed.view(t0 + 6 * MIN)
+    assert before.stations[a].state is State.OPERATING and before.stations[a].since_ms == t0
+    assert before.upstreams_down == {"gw-1": t0 + 5 * MIN}
+    assert before.open_incidents == () and before.compliance.meets_goal
+
+    will = sim.status(a, "offline")
+    send(will, local_ms("09:10"))  # A's Last Will: DOWN from its arrival
+    send(sim.telemetry(d, local_ms("09:12"), rms=-20.0), local_ms("09:12"))  # past damping
+    now = feed.view(local_ms("09:12"))
+    assert (now.stations[a].state, now.stations[a].since_ms) == (State.DOWN, local_ms("09:10"))
+    assert now.stations[a].cause is Cause.UNKNOWN
+    assert now.stations[a].incident_id == f"{a}:{local_ms('09:10')}"
+    assert [i.id for i in now.open_incidents] == [f"{a}:{local_ms('09:10')}"]
+    assert now.stations[d].state is State.MAINTENANCE
+    assert now.stations[d].since_ms == local_ms("09:00")
+    assert now.stations[d].condition is State.OPERATING
+    assert now.compliance.in_maintenance == {"01290": [d]}
+    assert {c.code: c.failing for c in now.compliance.below_goal} == {"01273": {a: State.DOWN}}
+    # The earlier picture did not move with the engine.
+    assert before.stations[a].state is State.OPERATING and before.open_incidents == ()
+    assert store.incidents() == list(now.open_incidents)  # the feed recorded it too
+    store.close()
