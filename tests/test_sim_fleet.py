@@ -4,6 +4,7 @@ their links cut by the fault models, and gateway stations on a simulated RS-485 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import threading
 import time
@@ -212,3 +213,25 @@ def test_gateway_stations_share_one_line(fleet_of):
         fleet.buses[GATEWAY].repair()
         assert wait_until(lambda: _poll(port, decoder, BEHIND[0].address, 51), 10,
                           what="answer after repair")  # fmt: skip
+
+
+def test_large_fleet_runs_in_worker_processes(mosquitto, tmp_path, sub):
+    ids = AGENT_IDS[:4]
+    fleet = Fleet(INVENTORY, "127.0.0.1", mosquitto.port, tmp_path / "fleet", speed=60,
+                  stations=ids, per_process=2)  # fmt: skip
+    try:
+        fleet.start()
+        assert len(fleet.workers) == 2 and all(h.mcu is None for h in fleet.stations.values())
+        for sid in ids:
+            wait_until(lambda sid=sid: telemetry(sub, sid), 30, what=f"telemetry of {sid}")
+        fleet.stations[ids[0]].power_lost()  # forwarded to the worker
+        wait_until(lambda: telemetry(sub, ids[0], lambda p: p["power"]["on_battery"]), 20,
+                   what="on_battery from a worker's station")  # fmt: skip
+        fleet.stations[ids[3]].power_lost()
+        fleet.stations[ids[3]].power_flat()  # link cut here, agent stopped there
+        wait_until(lambda: [s for s in sub.of(ids[3], "status") if s["state"] == "offline"], 20,
+                   what="Will of the station gone dark")  # fmt: skip
+        assert fleet.stations[ids[3]].snapshot()["flat"] is True
+    finally:
+        fleet.stop()
+    assert not multiprocessing.active_children()

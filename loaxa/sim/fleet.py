@@ -20,26 +20,36 @@ simulated seconds and applied at ``start + at_s / speed`` (so a 2 h power cut la
 speed 60). Timestamps in messages are always real wall-clock time (the collector must accept
 them), and broadcast windows follow the real clock. A collector watching a sped-up fleet
 should be told the shorter interval (inventory ``defaults.telemetry_interval_s``).
+
+Processes: up to ``per_process`` agent stations (default 40) run in this process and their
+handles are :class:`~loaxa.sim.station.SimStation` (with ``.mcu`` and ``.agent``). A larger
+fleet runs its agent stations in worker processes of ``per_process`` stations each
+(:mod:`loaxa.sim.fleet_worker` says why: ``select()`` and 1024 descriptors); their handles are
+:class:`~loaxa.sim.fleet_worker.RemoteStation` with the same knobs. Link proxies, RS-485 lines
+and the gateway stations' controllers always stay in this process.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentConfig, parse_config
-from collector.inventory import Inventory, Schedule, load_inventory, parse_inventory
+from collector.inventory import Inventory, load_inventory, parse_inventory
+from loaxa.sim.fleet_worker import RemoteStation, Worker, make_station
 from loaxa.sim.link_proxy import LinkProxies
 from loaxa.sim.mcu import SimulatedMcu
 from loaxa.sim.rs485_bus import Rs485Bus
-from loaxa.sim.station import SimStation
+from loaxa.sim.station import SimStation, on_air
 
 log = logging.getLogger(__name__)
 _DRIVER_TICK_S = 1.0
+PER_PROCESS = 40  # agent stations per process: ~15 descriptors each must stay below 1024
+Handle = SimStation | RemoteStation
 
 
 def as_inventory(inventory: Inventory | dict[str, Any] | str | Path) -> Inventory:
@@ -50,17 +60,11 @@ def as_inventory(inventory: Inventory | dict[str, Any] | str | Path) -> Inventor
     return load_inventory(inventory)
 
 
-def on_air(schedule: Schedule, local: datetime) -> bool:
-    """Is ``local`` (a local wall time) inside one of the schedule's daily windows?"""
-    if schedule.always:
-        return True
-    minute = local.hour * 60 + local.minute
-    for window in schedule.windows:
-        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in window.split("-"))
-        inside = start <= minute < end if start < end else (minute >= start or minute < end)
-        if inside:
-            return True
-    return False
+def _raise_fd_limit() -> None:
+    """Proxies use epoll (no 1024 ceiling) but need descriptors: take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Fleet:
@@ -75,23 +79,25 @@ class Fleet:
         speed: float = 1.0,
         seed: int = 0,
         stations: Iterable[str] | None = None,
+        per_process: int = PER_PROCESS,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
+        if speed <= 0 or per_process < 1:
+            raise ValueError("speed must be > 0 and per_process >= 1")
         self.inventory = as_inventory(inventory)
         self.broker = (broker_host, broker_port)
         self.workdir = Path(workdir)
-        self.speed, self.seed = speed, seed
+        self.speed, self.seed, self.per_process = speed, seed, per_process
         self.telemetry_interval_s = max(1.0, interval_s / speed)
         wanted = list(dict.fromkeys(self.inventory.stations if stations is None else stations))
         unknown = [s for s in wanted if s not in self.inventory.stations]
         if unknown:
             raise ValueError(f"stations not in the inventory: {', '.join(unknown[:5])}")
+        self.station_ids = wanted  # the stations simulated, in inventory order
         self.links = LinkProxies(broker_host, broker_port)
-        self.stations: dict[str, SimStation] = {}
+        self.stations: dict[str, Handle] = {}
         self.buses: dict[str, Rs485Bus] = {}
         self.gateway_urls: dict[str, str] = {}
-        self.station_ids = wanted  # the stations simulated, in inventory order
+        self.workers: list[Worker] = []
         self._stop = threading.Event()
         self._driver = threading.Thread(target=self._drive, name="sim-programs", daemon=True)
         self._started = False
@@ -100,44 +106,89 @@ class Fleet:
     def start(self) -> Fleet:
         """Create and start every station (agents connect at once); returns self."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        _raise_fd_limit()
         self.links.start()
         self._started = True
-        on_line: dict[str, list[SimulatedMcu]] = {}
         try:
-            for index, station_id in enumerate(self.station_ids):
-                handle = self._build(station_id, index)
-                self.stations[station_id] = handle
-                if handle.agent_config is None:
-                    handle.refresh()
-                    on_line.setdefault(handle.station.upstream or "", []).append(handle.mcu)
-                else:
-                    handle.start()
-            for gw_id, mcus in on_line.items():
-                bus = Rs485Bus(self.workdir / f"{gw_id}.tty", mcus).start()
-                self.buses[gw_id], self.gateway_urls[gw_id] = bus, bus.path
+            self._start_stations()
         except BaseException:
             self.stop()
             raise
         self._drive_once()
         self._driver.start()
-        log.info("fleet started: %d stations (%d with agents, %d behind %d serial gateways), "
-                 "telemetry every %g s, speed %g", len(self.stations),
-                 len(self.stations) - sum(len(b.mcus) for b in self.buses.values()),
-                 sum(len(b.mcus) for b in self.buses.values()), len(self.buses),
+        behind = sum(len(b.mcus) for b in self.buses.values())
+        log.info("fleet started: %d stations (%d with agents in %d worker processes, %d behind "
+                 "%d serial gateways), telemetry every %g s, speed %g", len(self.stations),
+                 len(self.stations) - behind, len(self.workers), behind, len(self.buses),
                  self.telemetry_interval_s, self.speed)  # fmt: skip
         return self
 
+    def _start_stations(self) -> None:
+        inv, slug = self.inventory, self.inventory.province.slug
+        agents = [s for s in self.station_ids if inv.stations[s].address is None]
+        remote = len(agents) > self.per_process
+        specs: list[dict[str, Any]] = []
+        on_line: dict[str, list[SimulatedMcu]] = {}
+        for index, sid in enumerate(self.station_ids):
+            station, schedule = inv.stations[sid], inv.schedule_for(sid)
+            if station.address is not None:
+                handle = make_station(slug, station, schedule, index, 0, self.workdir, 0, 1)
+                handle.refresh()
+                on_line.setdefault(station.upstream or "", []).append(handle.mcu)
+                self.stations[sid] = handle
+                continue
+            port = self.links.add(sid)
+            link = (lambda s=sid: self.links.cut(s), lambda s=sid: self.links.restore(s))
+            if not remote:
+                handle = make_station(slug, station, schedule, index, port, self.workdir,
+                                      self.telemetry_interval_s, self.speed, link)  # fmt: skip
+                self.stations[sid] = handle
+                handle.start()
+                continue
+            if not specs or len(specs[-1]["stations"]) >= self.per_process:
+                specs.append(self._spec())
+            specs[-1]["stations"].append(
+                {
+                    "station": station.model_dump(),
+                    "index": index,
+                    "schedule": schedule.model_dump(),
+                    "port": port,
+                }
+            )
+        for spec in specs:
+            worker = Worker(spec)
+            self.workers.append(worker)
+            for item in spec["stations"]:
+                sid = item["station"]["id"]
+                link = (lambda s=sid: self.links.cut(s), lambda s=sid: self.links.restore(s))
+                self.stations[sid] = RemoteStation(inv.stations[sid], inv.schedule_for(sid),
+                                                   worker, link)  # fmt: skip
+        for worker in self.workers:
+            worker.wait_ready()
+        for gw_id, mcus in on_line.items():
+            bus = Rs485Bus(self.workdir / f"{gw_id}.tty", mcus).start()
+            self.buses[gw_id], self.gateway_urls[gw_id] = bus, bus.path
+
+    def _spec(self) -> dict[str, Any]:
+        return {"province": self.inventory.province.slug, "tz": self.inventory.province.timezone,
+                "workdir": str(self.workdir), "interval_s": self.telemetry_interval_s,
+                "speed": self.speed, "log_level": logging.getLogger().level,
+                "stations": []}  # fmt: skip
+
     def stop(self) -> None:
-        """Stop agents, controllers, lines and proxies; leaves no thread, pty or socket behind."""
+        """Stop agents, controllers, workers, lines and proxies; leaves no thread, process,
+        pty or socket behind."""
         self._stop.set()
         if self._driver.is_alive():
             self._driver.join(5)
-        for handle in self.stations.values():
-            if handle.agent_config is not None:
+        for handle in self.local_stations():
+            if handle.has_agent:
                 try:
                     handle.stop()
                 except Exception:  # one stuck station must not keep the rest running
                     log.exception("stopping station %s", handle.id)
+        for worker in self.workers:
+            worker.stop()
         for bus in self.buses.values():
             bus.stop()
         if self._started:
@@ -150,41 +201,7 @@ class Fleet:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- building -----------------------------------------------------------------------------
-    def _build(self, station_id: str, index: int) -> SimStation:
-        station = self.inventory.stations[station_id]
-        schedule = self.inventory.schedule_for(station_id)
-        home = self.workdir / station_id
-        home.mkdir(parents=True, exist_ok=True)
-        rs485 = station.address is not None
-        mcu = SimulatedMcu(
-            station.address or 1, path=home / "tty", rs485=rs485,
-            device_id=(0x4C000000 + index) & 0xFFFFFFFF,
-        )  # fmt: skip
-        if rs485:
-            return SimStation(station, schedule, mcu, None)
-        port = self.links.add(station_id)
-        config = self._agent_config(station_id, station.commune, port, mcu.path, home)
-        links = (lambda: self.links.cut(station_id), lambda: self.links.restore(station_id))
-        return SimStation(station, schedule, mcu, config, links)
-
-    def _agent_config(
-        self, station_id: str, commune: str, port: int, tty: str, home: Path
-    ) -> AgentConfig:
-        interval = self.telemetry_interval_s
-        retry_max = max(1.0, 60.0 / self.speed)
-        return parse_config({
-            "station": {"id": station_id, "province": self.inventory.province.slug,
-                        "commune": commune},
-            "mqtt": {"host": "127.0.0.1", "port": port, "retry_min_s": min(1.0, retry_max),
-                     "retry_max_s": retry_max, "keepalive_s": 30},
-            "controller": {"url": tty, "poll_interval_s": max(0.5, min(5.0, interval / 2)),
-                           "reopen_interval_s": 1.0},
-            "telemetry": {"interval_s": interval},
-            "state": {"dir": str(home / "state")},
-        }, f"<simulated {station_id}>")  # fmt: skip
-
-    # -- program driver -----------------------------------------------------------------------
+    # -- program driver (stations in this process; workers drive their own) -----------------
     def _drive(self) -> None:
         while not self._stop.wait(_DRIVER_TICK_S):
             try:
@@ -194,13 +211,16 @@ class Fleet:
 
     def _drive_once(self) -> None:
         local = datetime.now(self.inventory.province.tz)
-        for handle in list(self.stations.values()):
+        for handle in self.local_stations():
             handle.set_on_air(on_air(handle.schedule, local))
 
     # -- views --------------------------------------------------------------------------------
-    def agent_stations(self) -> list[SimStation]:
-        return [h for h in self.stations.values() if h.agent_config is not None]
+    def local_stations(self) -> list[SimStation]:
+        return [h for h in list(self.stations.values()) if isinstance(h, SimStation)]
 
-    def gateway_stations(self, gw_id: str) -> list[SimStation]:
+    def agent_stations(self) -> list[Handle]:
+        return [h for h in self.stations.values() if h.has_agent]
+
+    def gateway_stations(self, gw_id: str) -> list[Handle]:
         return [h for h in self.stations.values() if h.station.upstream == gw_id
-                and h.agent_config is None]  # fmt: skip
+                and not h.has_agent]  # fmt: skip

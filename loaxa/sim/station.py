@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from agent.config import AgentConfig
@@ -24,6 +25,19 @@ log = logging.getLogger(__name__)
 _KIND = {"wired": 0, "fm": 1, "ip": 2}
 ON_AIR_DBFS, STUCK_DBFS, IDLE_DBFS = -18.0, -72.0, -85.0  # feed level on air / stuck / off air
 MAINS_V, BATTERY_FULL_V, BATTERY_ON_V, BATTERY_LOW_V, BATTERY_FLAT_V = 221.0, 13.6, 12.6, 11.3, 10.4
+
+
+def on_air(schedule: Schedule, local: datetime) -> bool:
+    """Is ``local`` (a local wall time) inside one of the schedule's daily windows?"""
+    if schedule.always:
+        return True
+    minute = local.hour * 60 + local.minute
+    for window in schedule.windows:
+        start, end = (int(t[:2]) * 60 + int(t[3:]) for t in window.split("-"))
+        inside = start <= minute < end if start < end else (minute >= start or minute < end)
+        if inside:
+            return True
+    return False
 
 
 class SimStation:
@@ -52,6 +66,10 @@ class SimStation:
         self.door_open = False
         self.on_air = False
         self.clock_offset_ms = 0
+
+    @property
+    def has_agent(self) -> bool:
+        return self.agent_config is not None
 
     # -- lifecycle (Fleet) --------------------------------------------------------------------
     def start(self) -> None:
