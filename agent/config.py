@@ -95,6 +95,7 @@ def describe(error: dict[str, Any]) -> str:
     except KeyError:
         text = error["msg"]
     shown = error["type"] not in ("missing", "extra_forbidden") and "password" not in where
+    shown = shown and not isinstance(error.get("input"), dict)  # a whole section: may hold secrets
     if shown and "input" in error:
         text += f" (got {_clip(repr(error['input']))})"
     return f"{where}: {text}"

@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
 
 from loaxa.payloads import StationId
+from loaxa.secret_sources import secret_sources
 from loaxa.topics import Kind, station_topic
 
 Segment = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -58,6 +59,9 @@ class MqttConfig(_Section):
     )
     username: str | None = Field(None, description="user name for broker authentication")
     password: SecretStr | None = Field(None, description="password for broker authentication")
+    password_file: Path | None = Field(
+        None, description="file holding the password (else env LOAXA_MQTT_PASSWORD)"
+    )
     tls: TlsConfig | None = Field(None, description="TLS settings; absent: plain TCP")
     qos: Literal[0, 1, 2] = Field(1, description="QoS of telemetry/events/broadcast log")
     max_inflight: int = Field(
@@ -65,6 +69,8 @@ class MqttConfig(_Section):
     )
     retry_min_s: float = Field(1.0, gt=0, description="first reconnect delay (doubles)")
     retry_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+
+    _secrets = model_validator(mode="before")(secret_sources({"password": "LOAXA_MQTT_PASSWORD"}))
 
     @property
     def address(self) -> str:

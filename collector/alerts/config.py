@@ -10,7 +10,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from loaxa.secret_sources import secret_sources
 
 _REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 
@@ -52,6 +54,10 @@ class EmailConfig(_Model):
     security: EmailSecurity = Field(EmailSecurity.STARTTLS, description="starttls | tls | none")
     username: str | None = Field(None, description="SMTP login, if the server wants one")
     password: SecretStr | None = Field(None, description="SMTP password")
+    password_file: Path | None = Field(
+        None, description="file holding the SMTP password (else env LOAXA_SMTP_PASSWORD)"
+    )
+    _secrets = model_validator(mode="before")(secret_sources({"password": "LOAXA_SMTP_PASSWORD"}))
     sender: str = Field("loaxa@localhost", description="From: address")
     timeout_s: Annotated[float, Field(gt=0)] = Field(15.0, description="socket timeout")
 

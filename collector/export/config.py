@@ -21,9 +21,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from collector.alerts.config import EmailConfig
+from loaxa.secret_sources import secret_sources
 
 
 class ExportFormat(StrEnum):
@@ -38,6 +39,10 @@ class UpstreamConfig(BaseModel):
     enabled: bool = Field(False, description="POST the report JSON (REPORT_API.md) after export")
     url: str = Field("http://127.0.0.1:8090/report", description="receiving endpoint")
     token: SecretStr | None = Field(None, description="sent as 'Authorization: Bearer ...'")
+    token_file: Path | None = Field(
+        None, description="file holding the token (else env LOAXA_UPSTREAM_TOKEN)"
+    )
+    _secrets = model_validator(mode="before")(secret_sources({"token": "LOAXA_UPSTREAM_TOKEN"}))
     timeout_s: Annotated[float, Field(gt=0)] = Field(30.0, description="HTTP timeout")
     include_stations: bool = Field(True, description="include per-station figures and outages")
 

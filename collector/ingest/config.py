@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.ingest.validate import Limits
 from loaxa.payloads import MAX_PAYLOAD_BYTES
+from loaxa.secret_sources import secret_sources
 from loaxa.topics import check_segment, subscription
 
 
@@ -29,12 +30,23 @@ class MqttConfig(_Model):
     )
     username: str | None = Field(None, description="broker user, if it requires one")
     password: str | None = Field(None, description="broker password")
+    password_file: str | None = Field(
+        None, description="file holding the password (else env LOAXA_MQTT_PASSWORD)"
+    )
     ops_username: str | None = Field(
         None,
         description="account of the second (alerts/acks) session; required on a broker with "
         "use_username_as_clientid (deploy/mosquitto): one account cannot hold two sessions",
     )
     ops_password: str | None = Field(None, description="password of ops_username")
+    ops_password_file: str | None = Field(
+        None, description="file holding ops_password (else env LOAXA_MQTT_OPS_PASSWORD)"
+    )
+    _secrets = model_validator(mode="before")(
+        secret_sources(
+            {"password": "LOAXA_MQTT_PASSWORD", "ops_password": "LOAXA_MQTT_OPS_PASSWORD"}
+        )
+    )
     tls_ca_file: str | None = Field(None, description="CA file: set to connect with TLS")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     session_expiry_s: int = Field(

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loaxa.secret_sources import secret_sources
+
 
 class InfluxApi(StrEnum):
     V1 = "v1"  # POST /write?db=&precision=ms (InfluxDB 1.x, 2.x/3.x v1-compatibility API)
@@ -27,12 +29,21 @@ class InfluxConfig(BaseModel):
     rp: str | None = Field(None, description="v1: retention policy (default: the db's default)")
     user: str | None = Field(None, description="v1: user name (HTTP basic auth)")
     password: str | None = Field(None, description="v1: password")
+    password_file: str | None = Field(
+        None, description="v1: file holding the password (else env LOAXA_INFLUX_PASSWORD)"
+    )
     create_database: bool = Field(
         False, description="v1: CREATE DATABASE at start and when missing (needs admin)"
     )
     bucket: str | None = Field(None, description="v2: bucket (1.8+: 'db/rp')")
     org: str | None = Field(None, description="v2: organisation (1.8+: '-')")
     token: str | None = Field(None, description="v2: API token (1.8+: 'user:password')")
+    token_file: str | None = Field(
+        None, description="v2: file holding the token (else env LOAXA_INFLUX_TOKEN)"
+    )
+    _secrets = model_validator(mode="before")(
+        secret_sources({"password": "LOAXA_INFLUX_PASSWORD", "token": "LOAXA_INFLUX_TOKEN"})
+    )
     timeout_s: Annotated[float, Field(gt=0)] = Field(10.0, description="HTTP timeout per write")
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
         5000, description="points per write request"
