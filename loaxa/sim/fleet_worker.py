@@ -11,13 +11,19 @@ Protocol (version 1, over a ``multiprocessing`` Pipe, parent -> worker):
 answers ``("ok", result)`` or ``("err", text)``; ``None`` stops the worker, which stops its
 stations and answers ``("stopped", None)``. The worker first sends ``("ready", None)`` or
 ``("err", text)``. Links stay in the parent (its proxies), so a link cut needs no message.
+The worker is ``python -m loaxa.sim.fleet_worker FD`` (a socketpair end; the first message is
+the spec): unlike multiprocessing's spawn, it never re-imports the caller's main script. It
+ignores SIGINT (Ctrl-C is the parent's to handle) and stops by itself when the parent is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -137,13 +143,15 @@ class Worker:
     """Parent side of one worker process."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
+        mine, theirs = socket.socketpair()
+        with theirs:
+            fd = theirs.fileno()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "loaxa.sim.fleet_worker", str(fd)], pass_fds=[fd]
+            )
+        self._conn = Connection(mine.detach())
         self._lock = threading.Lock()
-        self.process = ctx.Process(target=worker_main, args=(child, spec), daemon=True,
-                                   name="loaxa-sim-worker")  # fmt: skip
-        self.process.start()
-        child.close()
+        self._conn.send(spec)
 
     def wait_ready(self) -> None:
         status, detail = self._recv()
@@ -171,10 +179,11 @@ class Worker:
                     pass
             except (OSError, EOFError, TimeoutError) as err:
                 log.warning("fleet worker did not stop cleanly: %s", err)
-        self.process.join(10)
-        if self.process.is_alive():
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join(5)
+            self.process.wait(5)
         self._conn.close()
 
 
@@ -220,3 +229,9 @@ class RemoteStation:
                       "set_door", "set_clock_offset"):  # fmt: skip
             return lambda *args: self._worker.call(self.id, method, *args)
         raise AttributeError(method)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = Connection(int(sys.argv[1]))
+    worker_main(channel, channel.recv())
