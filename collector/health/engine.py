@@ -183,6 +183,8 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
         if p.session > rt.session:
             rt.session, rt.offline = p.session, False
         out = rt.outage
+        if out is not None and isinstance(p, Event) and p.code is EventCode.QUEUE_EVICTED:
+            out.evicted += p.value or 0  # sent after the backlog: judged as "no data"
         if out is not None and out.end_ms is None:
             self._reconnect(sid, rt, now if p.backfill else min(now, p.ts), events)
         if out is not None and out.anchor_ms < p.ts < (out.end_ms or now):

@@ -234,7 +234,7 @@ class StationLifecycle:
         """Rewrite a finished outage from its backfill; correct or close its incident."""
         out, rt.outage = rt.outage, None
         assert out is not None and out.end_ms is not None
-        if not out.evidence:  # nothing learned: the DOWN period stands as recorded
+        if not out.evidence and not out.evicted:  # nothing learned: DOWN stands as recorded
             self._close_after_outage(rt, out.end_ms, events)
             return
         th = self._th(sid)
@@ -250,6 +250,7 @@ class StationLifecycle:
             window_of=lambda t: window_at(schedule, t, tz),
             silence_after_ms=int(th.silence_after_min * 60_000),
             anchor_on_battery=out.anchor_on_battery,
+            evicted=out.evicted,
         )
         self._rewrite(sid, out.start_ms, out.end_ms, verdict.segments)
         inc = rt.incident

@@ -8,7 +8,10 @@ shows the station alive at that moment; the same rules as live data apply to it:
   them (the station was on air: LINK_DOWN, or SILENT if quiet inside a window);
 * after a longer gap the reading covers one report interval, then the station is DOWN (the
   live rule "down from the first missed report");
-* the reading before the drop (``anchor``) and the reconnection close the chain.
+* the reading before the drop (``anchor``) and the reconnection close the chain;
+* if the agent's queue overflowed (``queue_evicted``), its oldest readings, those right after
+  the drop, are gone: the uncovered gap before the first surviving reading is UNKNOWN
+  ("no data"), not DOWN: the station was producing readings we never got.
 
 The result replaces the DOWN period's part of the timeline. Pure, no clock.
 """
@@ -39,7 +42,9 @@ class Judgement:
     @property
     def outage_start(self) -> int | None:
         """Start of the first part that really was off air (DOWN or SILENT), if any."""
-        return next((t for t, s in self.segments if not s.operating), None)
+        return next(
+            (t for t, s in self.segments if not s.operating and s is not State.UNKNOWN), None
+        )
 
 
 def _points(
@@ -69,6 +74,7 @@ def judge_outage(
     window_of: Callable[[int], tuple[int, int] | None],
     silence_after_ms: int,
     anchor_on_battery: bool = False,
+    evicted: int = 0,
 ) -> Judgement:
     """Segments of [start, end) from the readings taken in it; ``anchor`` is the last live one."""
     inside = sorted(
@@ -90,6 +96,11 @@ def judge_outage(
         spans.append((ts, min(ts + interval_ms, nxt), state))
         spans.append((ts + interval_ms, nxt, State.DOWN))
         lost_on_battery = lost_on_battery or bool(battery)
+    if evicted > 0:  # the evicted readings were the oldest: they filled the first gap
+        first = inside[0].ts_ms if inside else end_ms
+        spans = [
+            (a, b, State.UNKNOWN if s is State.DOWN and b <= first else s) for a, b, s in spans
+        ]
     return Judgement(_clip_merge(spans, start_ms, end_ms), lost_on_battery)
 
 

@@ -25,6 +25,7 @@ class Outage:
     anchor_on_battery: bool = False
     end_ms: int | None = None  # reconnection; judged after the backfill settle time
     evidence: list[Evidence] = field(default_factory=list)
+    evicted: int = 0  # readings the agent's full queue dropped (queue_evicted events)
 
 
 @dataclass
