@@ -42,6 +42,7 @@ from collector.inventory import load_inventory
 from collector.metrics import (
     CollectorMetrics,
     alerts_families,
+    fleet_families,
     gauge,
     ingest_families,
     labelled_gauge,
@@ -179,6 +180,7 @@ class Collector:
         if self.alerts is not None:
             alerts = self.alerts
             m.add_callback(lambda: alerts_families(alerts.stats()))
+        m.add_callback(lambda: fleet_families(self.health.view()))
         return m
 
     def health_report(self) -> HealthReport:

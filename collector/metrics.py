@@ -19,6 +19,10 @@ Names (``loaxa_`` prefix):
     loaxa_alerts_total{channel,outcome}      alert deliveries (sent, failed, fallback ...)
     loaxa_alert_router_total{counter}        router counters: acknowledged, capped, ...
     loaxa_alerts_undelivered_total           notifications no channel delivered
+    loaxa_stations{state}                    stations per health state (HealthFeed.view())
+    loaxa_open_incidents                     incidents open now (maintenance ones included)
+    loaxa_compliance_percent                 share of counted communes operating (NaN: none)
+    loaxa_upstreams_down                     gateways/relays/uplinks down now
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from collector.health.events import State
+from collector.health.fleet_view import FleetView
 from collector.ingest.stats import IngestStats
 from collector.ingest.validate import RejectReason
 
@@ -165,3 +171,28 @@ def labelled_gauge(
         return [family]
 
     return families
+
+
+def fleet_families(view: FleetView) -> Iterable[Metric]:
+    """The health engine's picture (``HealthFeed.view()``): bounded labels (State values)."""
+    per_state = GaugeMetricFamily("loaxa_stations", "Stations per health state", labels=["state"])
+    counts = {state.value: 0 for state in State}
+    for station in view.stations.values():
+        counts[station.state.value] += 1
+    for state, n in counts.items():
+        per_state.add_metric([state], float(n))
+    percent = view.compliance.percent
+    return [
+        per_state,
+        GaugeMetricFamily(
+            "loaxa_open_incidents", "Incidents open now", value=len(view.open_incidents)
+        ),
+        GaugeMetricFamily(
+            "loaxa_compliance_percent",
+            "Share of counted communes whose radio system operates",
+            value=float("nan") if percent is None else percent,
+        ),
+        GaugeMetricFamily(
+            "loaxa_upstreams_down", "Shared upstreams down now", value=len(view.upstreams_down)
+        ),
+    ]

@@ -35,6 +35,7 @@ import os
 import threading
 import time
 import tty
+import urllib.request
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -351,6 +352,12 @@ def local(ms: int) -> str:
     )
 
 
+def metrics(s: Scenario) -> str:
+    url = f"http://127.0.0.1:{s.config.http.port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
 def status_json(s: Scenario, capsys) -> dict:
     """`loaxa status --json`: what the daemon last saved in its state store."""
     capsys.readouterr()
@@ -403,6 +410,9 @@ def test_scripted_scenario(scenario: Scenario, capsys):
     v = s.view()
     down_since = v.upstreams_down["gw-test"]
     held = {i.station: i for i in v.open_incidents if i.station in (GW_A, GW_B)}
+    assert {i.station for i in v.open_incidents} == {GW_A, GW_B, MAINT, DOWN}
+    scrape = metrics(s)
+    assert "loaxa_upstreams_down 1.0" in scrape and "loaxa_open_incidents 4.0" in scrape
     assert {(i.cause, i.upstream) for i in held.values()} == {(Cause.UPSTREAM, "gw-test")}
     assert (
         v.stations[MAINT].state is State.MAINTENANCE and v.stations[MAINT].condition is State.DOWN
@@ -468,6 +478,16 @@ def test_scripted_scenario(scenario: Scenario, capsys):
     wait_until(lambda: s.collector.alerts.stats()["queued"] == 0, 30, what="alerts delivered")
     wait_until(lambda: len(s.smtp.messages) == 6 and len(s.hook.received) == 3, 30, what="mail")
     stats = s.collector.alerts.stats()
+    scrape = metrics(s)
+    for line in (
+        'loaxa_stations{state="operating"} 6.0',
+        'loaxa_stations{state="maintenance"} 1.0',
+        'loaxa_stations{state="down"} 0.0',
+        "loaxa_open_incidents 0.0",
+        "loaxa_compliance_percent 100.0",
+        "loaxa_upstreams_down 0.0",
+    ):
+        assert f"\n{line}\n" in scrape, line
     s.stop_collector()  # flushes storage and the state store
 
     final = status_json(s, capsys)
