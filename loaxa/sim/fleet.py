@@ -44,7 +44,7 @@ from loaxa.sim.fleet_worker import RemoteStation, Worker, make_station
 from loaxa.sim.link_proxy import LinkProxies
 from loaxa.sim.mcu import SimulatedMcu
 from loaxa.sim.rs485_bus import Rs485Bus
-from loaxa.sim.station import SimStation, on_air
+from loaxa.sim.station import SimStation, each, on_air
 
 log = logging.getLogger(__name__)
 _DRIVER_TICK_S = 1.0
@@ -143,7 +143,6 @@ class Fleet:
                 handle = make_station(slug, station, schedule, index, port, self.workdir,
                                       self.telemetry_interval_s, self.speed, link)  # fmt: skip
                 self.stations[sid] = handle
-                handle.start()
                 continue
             if not specs or len(specs[-1]["stations"]) >= self.per_process:
                 specs.append(self._spec())
@@ -163,6 +162,7 @@ class Fleet:
                 link = (lambda s=sid: self.links.cut(s), lambda s=sid: self.links.restore(s))
                 self.stations[sid] = RemoteStation(inv.stations[sid], inv.schedule_for(sid),
                                                    worker, link)  # fmt: skip
+        each([h for h in self.local_stations() if h.has_agent], "start")
         for worker in self.workers:
             worker.wait_ready()
         for gw_id, mcus in on_line.items():
@@ -181,12 +181,9 @@ class Fleet:
         self._stop.set()
         if self._driver.is_alive():
             self._driver.join(5)
-        for handle in self.local_stations():
-            if handle.has_agent:
-                try:
-                    handle.stop()
-                except Exception:  # one stuck station must not keep the rest running
-                    log.exception("stopping station %s", handle.id)
+        for worker in self.workers:
+            worker.request_stop()
+        each([h for h in self.local_stations() if h.has_agent], "stop")
         for worker in self.workers:
             worker.stop()
         for bus in self.buses.values():

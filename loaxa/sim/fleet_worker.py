@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from agent.config import AgentConfig, parse_config
 from collector.inventory import Schedule, Station
 from loaxa.sim.mcu import SimulatedMcu
-from loaxa.sim.station import SimStation, on_air
+from loaxa.sim.station import SimStation, each, on_air
 
 log = logging.getLogger(__name__)
 _TIMEOUT_S = 60.0
@@ -95,7 +95,7 @@ def worker_main(conn: Connection, spec: dict[str, Any]) -> None:
                 spec["speed"],
             )
             stations[handle.id] = handle
-            handle.start()
+        each(stations.values(), "start")
         driver = threading.Thread(target=_drive, args=(stations, ZoneInfo(spec["tz"]), stop),
                                   name="sim-programs", daemon=True)  # fmt: skip
         driver.start()
@@ -106,8 +106,7 @@ def worker_main(conn: Connection, spec: dict[str, Any]) -> None:
         conn.send(("err", repr(err)))
     finally:
         stop.set()
-        for handle in stations.values():
-            handle.stop()
+        each(stations.values(), "stop")
         with contextlib.suppress(OSError):  # the parent may be gone
             conn.send(("stopped", None))
 
@@ -151,6 +150,7 @@ class Worker:
             )
         self._conn = Connection(mine.detach())
         self._lock = threading.Lock()
+        self._stopping = False
         self._conn.send(spec)
 
     def wait_ready(self) -> None:
@@ -171,10 +171,21 @@ class Worker:
             raise RuntimeError(result)
         return result
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the worker to stop its stations (returns at once; ``stop()`` waits)."""
+        if self._stopping:
+            return
+        self._stopping = True
         with self._lock:
             try:
                 self._conn.send(None)
+            except OSError as err:
+                log.warning("fleet worker gone: %s", err)
+
+    def stop(self) -> None:
+        self.request_stop()
+        with self._lock:
+            try:
                 while self._recv()[0] != "stopped":
                     pass
             except (OSError, EOFError, TimeoutError) as err:
