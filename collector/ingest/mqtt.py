@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from collector.ingest.buffered_client import BufferedClient
 from collector.ingest.config import MqttConfig
 from collector.ingest.pipeline import Incoming, Pipeline, PipelineStopped
 
@@ -60,7 +61,7 @@ class MqttIngest:
 
     def _make_client(self) -> paho.Client:
         c = self.config
-        client = paho.Client(
+        client = BufferedClient(  # 64 KiB socket reads, every packet in them per select()
             CallbackAPIVersion.VERSION2,
             client_id=c.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,

@@ -1,0 +1,57 @@
+"""A paho-mqtt client that reads the socket in 64 KiB chunks and handles every packet in them.
+
+paho-mqtt 2.2 reads a packet with ``recv(1)`` for the command byte, ``recv(1)`` per length
+byte, then ``recv(rest)``, and handles one packet per ``select()``: four system calls and a
+loop turn per message. Here ``_sock_recv`` serves those reads from a buffer filled by one
+``recv(65536)``, and ``loop_read`` handles packets until that buffer is used up.
+
+- Bytes leave the buffer in order and are never dropped: the packet parser sees the same byte
+  stream as before.
+- One socket read per ``loop_read``: when the buffer runs out inside a packet, the next read
+  reports "would block" (paho keeps the partial packet) and the loop returns to ``select()``,
+  which sees the rest waiting in the kernel. So nothing is ever left in the buffer while paho
+  waits in ``select()``, and outgoing PUBACKs/PINGREQs get a turn after every 64 KiB.
+- The buffer belongs to one socket; a new connection starts empty.
+
+Depends on paho's private ``_sock_recv``/``_sock`` (checked against paho-mqtt 2.2; the MQTT
+ingest tests run through this class).
+"""
+
+from __future__ import annotations
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
+
+CHUNK = 65536
+
+
+class BufferedClient(paho.Client):
+    _rbuf: bytes = b""
+    _rpos: int = 0
+    _rsock: object = None
+    _reads_left: int = 0  # socket reads still allowed in this loop_read
+
+    def _buffered(self) -> int:
+        return len(self._rbuf) - self._rpos if self._rsock is self._sock else 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._buffered():
+            if self._reads_left <= 0:
+                raise BlockingIOError  # back to select(); the kernel holds the rest
+            self._reads_left -= 1
+            data = super()._sock_recv(CHUNK)  # BlockingIOError / b"" (closed) pass through
+            self._rsock, self._rbuf, self._rpos = self._sock, data, 0
+            if not data:
+                return data
+        end = self._rpos + bufsize
+        chunk = self._rbuf[self._rpos : end]
+        self._rpos = min(end, len(self._rbuf))
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        self._reads_left = 1
+        rc = super().loop_read(max_packets)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
+            rc = super().loop_read(1)
+        self._reads_left = 0
+        return rc
