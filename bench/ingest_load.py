@@ -11,6 +11,7 @@ one distinct InfluxDB point and the count in InfluxDB is the count delivered.
 from __future__ import annotations
 
 import random
+import re
 import socket
 import struct
 import time
@@ -92,17 +93,35 @@ def telemetry(i: int, seq: int, ts: int, rng: random.Random) -> Telemetry:
     )
 
 
+STEP_MS = 100  # between one station's readings: a station's run spans a few seconds
+
+
 def messages(stations: range, per_station: int, now_ms: int, seed: int) -> list[tuple[str, bytes]]:
-    """(topic, payload) of ``per_station`` readings for each station, interleaved by time."""
+    """(topic, payload) of ``per_station`` readings for each station, interleaved by time;
+    the last readings are stamped ``now_ms``."""
     rng = random.Random(seed)
-    start = now_ms - per_station * 1000
-    topics = {i: station_topic(PROVINCE, commune_of(i), station_id(i), Kind.TELEMETRY)
-              for i in stations}  # fmt: skip
+    start = now_ms - (per_station - 1) * STEP_MS
+    topics = {
+        i: station_topic(PROVINCE, commune_of(i), station_id(i), Kind.TELEMETRY) for i in stations
+    }
     return [
-        (topics[i], to_json(telemetry(i, k, start + k * 1000, rng)))
+        (topics[i], to_json(telemetry(i, k, start + k * STEP_MS, rng)))
         for k in range(per_station)
         for i in stations
     ]
+
+
+_TS = re.compile(rb'"ts":(\d+)')
+
+
+def restamp(items: list[tuple[str, bytes]], shift_ms: int) -> list[tuple[str, bytes]]:
+    """The same readings ``shift_ms`` later: each run sends fresh readings (a live fleet whose
+    clocks are right), not ones that have aged while earlier runs went on."""
+
+    def later(m: re.Match[bytes]) -> bytes:
+        return b'"ts":%d' % (int(m.group(1)) + shift_ms)
+
+    return [(t, _TS.sub(later, p, count=1)) for t, p in items]
 
 
 # --- MQTT 3.1.1 on a bare socket (only what publishing needs) --------------------------
@@ -145,19 +164,22 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
-def publish_all(port: int, client_id: str, items: list[tuple[str, bytes]], qos: int,
-                window: int = 2000, burst: int = 100) -> float:
+def publish_all(
+    port: int,
+    client_id: str,
+    items: list[tuple[str, bytes]],
+    qos: int,
+    window: int = 2000,
+    burst: int = 100,
+) -> float:
     """Publish ``items`` in order; QoS 1 waits for every PUBACK. Returns the seconds taken."""
     sock = _connect(port, client_id)
     start = time.perf_counter()
-    unacked, sent, pending = 0, 0, b""
-    for n, (topic, payload) in enumerate(items):
-        pid = n % 65535 + 1
-        sent += 1
+    unacked, pending = 0, b""
+    for n, (topic, payload) in enumerate(items, 1):
         unacked += qos
-        batch_pkt = publish_packet(topic, payload, qos, pid)
-        pending += batch_pkt
-        if sent % burst == 0:
+        pending += publish_packet(topic, payload, qos, n % 65535 + 1)
+        if n % burst == 0:
             sock.sendall(pending)
             pending = b""
             while qos and unacked > window:

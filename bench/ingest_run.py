@@ -62,12 +62,17 @@ class Result:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "consumer": self.consumer, "qos": self.qos, "messages": self.messages,
-            "stored": self.stored, "lost": self.lost, "seconds": round(self.seconds, 3),
-            "msg_per_s": round(self.rate), "publish_s": round(self.publish_s, 3),
+            "consumer": self.consumer,
+            "qos": self.qos,
+            "messages": self.messages,
+            "stored": self.stored,
+            "lost": self.lost,
+            "seconds": round(self.seconds, 3),
+            "msg_per_s": round(self.rate),
+            "publish_s": round(self.publish_s, 3),
             "cpu_us_per_msg": {k: round(self.cpu_us_per_msg(k), 1) for k in self.cpu_s},
             "note": self.note,
-        }  # fmt: skip
+        }
 
 
 class Influx:
@@ -102,8 +107,9 @@ def _publisher(port: int, name: str, items, qos: int, go, out) -> None:
     out.put((seconds, time.process_time() - cpu0))
 
 
-def run_publishers(port: int, chunks: list[list[tuple[str, bytes]]], qos: int,
-                   on_start=None) -> tuple[mp.Queue, list, float]:  # fmt: skip
+def run_publishers(
+    port: int, chunks: list[list[tuple[str, bytes]]], qos: int, on_start=None
+) -> tuple[mp.Queue, list, float]:
     """Start one process per chunk; all begin together. Returns (results queue, procs, t0)."""
     go, out = _CTX.Event(), _CTX.Queue()
     procs = [
@@ -117,7 +123,9 @@ def run_publishers(port: int, chunks: list[list[tuple[str, bytes]]], qos: int,
     return out, procs, t0
 
 
-def wait_stored(influx: Influx, db: str, expected: int, stall_s: float, proc=None) -> tuple[int, float]:  # noqa: E501
+def wait_stored(
+    influx: Influx, db: str, expected: int, stall_s: float, proc=None
+) -> tuple[int, float]:
     """Poll the count until ``expected`` or no progress for ``stall_s``; (count, when)."""
     last, last_change = -1, time.perf_counter()
     while True:
