@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,7 +22,7 @@ from loaxa.payloads import ANY_PAYLOAD
 from loaxa.sim.fault_injector import FaultInjector, Step
 from loaxa.sim.faults import Fault, FaultKind, FaultPlan
 from loaxa.sim.fleet import Fleet
-from loaxa.sim.inventory_gen import cao_bang_inventory
+from loaxa.sim.inventory_gen import cao_bang_inventory, write_toml
 from tests.servers import wait_until
 
 INVENTORY = parse_inventory(cao_bang_inventory())
@@ -234,3 +237,46 @@ def test_large_fleet_runs_in_worker_processes(mosquitto, tmp_path, sub):
     finally:
         fleet.stop()
     assert all(w.process.poll() is not None for w in fleet.workers)
+
+
+def test_injector_applies_a_plan_on_the_clock(fleet_of, sub):
+    sid = AGENT_IDS[0]
+    fleet = fleet_of([sid])
+    cut = Fault(60, FaultKind.POWER_CUT, "former district Test", (sid,), 120)  # 1 s + 2 s at 60x
+    events: list[str] = []
+    injector = FaultInjector(fleet, FaultPlan(0, 600, (cut,)),
+                             on_event=lambda text, fault, step: events.append(text))  # fmt: skip
+    injector.start()
+    try:
+        wait_until(lambda: len(events) == 2, 20, what="start and end of the power cut")
+    finally:
+        injector.stop()
+    assert "power cut in former district Test (1 station, for 2 min)" in events[0]
+    assert " end: power cut" in events[1] and injector.errors == 0
+
+    def power_codes() -> list[str]:
+        return [e["code"] for e in sub.of(sid, "event") if e["code"].startswith("power")]
+
+    wait_until(lambda: "power_restored" in power_codes(), 20, what="power_restored event")
+    assert power_codes() == ["power_lost", "power_restored"]
+
+
+def test_cli_runs_until_interrupted(mosquitto, sub, tmp_path):
+    inventory = tmp_path / "inv.toml"
+    write_toml(cao_bang_inventory(), inventory)
+    argv = [sys.executable, "-m", "loaxa.cli", "simulate", "--inventory", str(inventory),
+            "--broker", f"127.0.0.1:{mosquitto.port}", "--stations", "3", "--speed", "60",
+            "--faults", "none", "--workdir", str(tmp_path / "work")]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for sid in list(INVENTORY.stations)[:3]:
+            if INVENTORY.stations[sid].address is None:
+                wait_until(lambda sid=sid: telemetry(sub, sid), 30, what=f"telemetry of {sid}")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "simulating 3 stations at speed 60" in out and "simulation stopped" in out
