@@ -46,15 +46,27 @@ MIN = 60_000
 
 def inventory(stations: int, per_commune: int) -> Inventory:
     communes = (stations + per_commune - 1) // per_commune
-    return parse_inventory({
-        "province": {"code": "04", "slug": PROVINCE, "name": "Cao Bằng", "department": "Sở"},
-        "schedules": [{"id": "daily", "windows": ["05:30-06:30", "17:00-18:30"]}],
-        "communes": [{"code": f"{10000 + c:05d}", "name": f"Xã số {c}", "schedule": "daily"}
-                     for c in range(communes)],
-        "stations": [{"id": f"st-{i:05d}", "commune": f"{10000 + i // per_commune:05d}",
-                      "name": f"Đài {i}", "lat": 22.6, "lon": 106.2, "position": "demo"}
-                     for i in range(stations)],
-    })
+    return parse_inventory(
+        {
+            "province": {"code": "04", "slug": PROVINCE, "name": "Cao Bằng", "department": "Sở"},
+            "schedules": [{"id": "daily", "windows": ["05:30-06:30", "17:00-18:30"]}],
+            "communes": [
+                {"code": f"{10000 + c:05d}", "name": f"Xã số {c}", "schedule": "daily"}
+                for c in range(communes)
+            ],
+            "stations": [
+                {
+                    "id": f"st-{i:05d}",
+                    "commune": f"{10000 + i // per_commune:05d}",
+                    "name": f"Đài {i}",
+                    "lat": 22.6,
+                    "lon": 106.2,
+                    "position": "demo",
+                }
+                for i in range(stations)
+            ],
+        }
+    )
 
 
 def history(sid: str, seed: int, t0: int, days: int) -> tuple[list[Transition], list[tuple]]:
@@ -90,8 +102,9 @@ def lines_for(inv: Inventory, sid: str, trs: list[Transition], casts: list[tuple
     commune = inv.stations[sid].commune
     out = [state_point(t.ts_ms, PROVINCE, commune, sid, t.state, t.cause) for t in trs]
     for k, (a, b, src) in enumerate(casts):
-        stop = Broadcast(station=sid, session=1, seq=k, ts=b, action="stop", source=src,
-                         start_ts=a, end_ts=b)
+        stop = Broadcast(
+            station=sid, session=1, seq=k, ts=b, action="stop", source=src, start_ts=a, end_ts=b
+        )
         out.append(broadcast_point(stop, PROVINCE, commune))
     for k, (a, _, _) in enumerate(casts[::2]):
         tel = Telemetry(station=sid, session=1, seq=k, ts=a, agent_uptime_s=k)
@@ -100,8 +113,9 @@ def lines_for(inv: Inventory, sid: str, trs: list[Transition], casts: list[tuple
 
 
 def post(url: str, db: str, lines: list[str]) -> None:
-    req = urllib.request.Request(f"{url}/write?db={db}&precision=ms",
-                                 data="\n".join(lines).encode(), method="POST")
+    req = urllib.request.Request(
+        f"{url}/write?db={db}&precision=ms", data="\n".join(lines).encode(), method="POST"
+    )
     with urllib.request.urlopen(req, timeout=300) as r:
         if r.status != 204:
             raise RuntimeError(f"write failed: {r.status}")
@@ -130,7 +144,7 @@ def generate(inv: Inventory, t0: int, days: int, url: str | None, db: str) -> di
             f.result()
     took = time.perf_counter() - start
     transitions = sum(len(d.timeline) for d in data.values())
-    where = f"{points:,} points written to InfluxDB" if url else "not written (--computed)"
+    where = f"{points:,} points written to InfluxDB" if url else "not written"
     print(f"history: {len(data):,} stations, {transitions:,} transitions, {where}, {took:.1f} s")
     return data
 
@@ -149,6 +163,7 @@ def main() -> None:
     ap.add_argument("--computed", action="store_true", help="no InfluxDB: arithmetic + files")
     ap.add_argument("--url", help="an existing InfluxDB (default: start a throwaway one)")
     ap.add_argument("--db", default="loaxa_bench")
+    ap.add_argument("--no-write", action="store_true", help="--url already holds the history")
     args = ap.parse_args()
     inv = inventory(args.stations, args.per_commune)
     tz = inv.province.tz
@@ -165,19 +180,42 @@ def main() -> None:
         url = server.url
     try:
         if url:
-            urllib.request.urlopen(urllib.request.Request(
-                f"{url}/query", data=f"q=CREATE DATABASE {args.db}".encode()), timeout=30)
-        data = generate(inv, year.t0_ms, days, None if args.computed else url, args.db)
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{url}/query", data=f"q=CREATE DATABASE {args.db}".encode()
+                ),
+                timeout=30,
+            )
+        write_to = None if args.computed or args.no_write else url
+        data = generate(inv, year.t0_ms, days, write_to, args.db)
         for period in (month, year):
             if args.computed:
-                report = timed(f"compute {period.label} ({period.kind})",
-                               lambda p=period: build_report(inv, data, p, 0))
-                timed(f"write files {period.label}",
-                      lambda r=report, p=period: write_files(r, out, f"b-{p.label}", FORMATS, "vi"))
+                report = timed(
+                    f"compute {period.label} ({period.kind})",
+                    lambda p=period: build_report(inv, data, p, 0),
+                )
+                timed(
+                    f"write files {period.label}",
+                    lambda r=report, p=period: write_files(r, out, f"b-{p.label}", FORMATS, "vi"),
+                )
             else:
                 source = InfluxSource(InfluxReader(url, args.db), PROVINCE)
-                timed(f"export {period.label} ({period.kind}) from InfluxDB",
-                      lambda p=period, s=source: run_export(inv, s, p, out, FORMATS, "vi", 0))
+                timed(
+                    f"export {period.label} ({period.kind}) from InfluxDB",
+                    lambda p=period, s=source: run_export(inv, s, p, out, FORMATS, "vi", 0),
+                )
+                loaded = timed(
+                    "  of which: read from InfluxDB",
+                    lambda p=period, s=source: s.load(p.t0_ms, p.t1_ms),
+                )
+                report = timed(
+                    "  of which: compute", lambda p=period, d=loaded: build_report(inv, d, p, 0)
+                )
+                timed(
+                    "  of which: write CSV, XLSX, PNG",
+                    lambda r=report, p=period: write_files(r, out, f"b-{p.label}", FORMATS, "vi"),
+                )
+
         print(f"files in {out}")
     finally:
         if server:
