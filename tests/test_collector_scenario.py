@@ -198,6 +198,10 @@ def test_scripted_scenario(scenario: Scenario, capsys):
     )
     assert held_in_store["upstreams_down"] == {"gw-test": down_since}
     assert held_in_store["stations"][MAINT]["state"] == "maintenance"
+    assert main(["status", "--config", str(s.config_path)]) == 0
+    (row,) = [r for r in capsys.readouterr().out.splitlines() if f" {GW_A} " in r]
+    assert row.split()[:4] == ["Xã", "Hòa", "An", GW_A] and "down (upstream)" in row
+    assert row.endswith("Hoàng Văn Hùng")
     unmute_ms = time.time_ns() // 1_000_000
     s.peer.muted.clear()
     restored = s.note("upstream_restored", "tech-hook", "gw-test")
