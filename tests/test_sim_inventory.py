@@ -21,6 +21,7 @@ from loaxa.sim.inventory_gen import (
     cao_bang_inventory,
     synthetic_inventory,
 )
+from loaxa.sim.showcase import with_showcase
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,3 +172,19 @@ def test_plan_lines_and_steps(cao_bang):
     for i, fault in enumerate(plan.faults):
         mine = [s for s in steps if s.fault == i]
         assert mine[0].at_s >= fault.at_s and mine[-1].at_s <= fault.at_s + fault.duration_s
+
+
+def test_showcase_opens_with_every_kind_of_fault(cao_bang):
+    base = build_plan(cao_bang, 86400, seed=5, rates=NO_FAULTS)
+    plan = with_showcase(base, cao_bang, within_s=3600)
+    early = [f for f in plan.faults if f.at_s < 3600]
+    assert {f.kind for f in early} == set(FaultKind)
+    cut = next(f for f in early if f.kind == FaultKind.POWER_CUT)
+    assert cut.flat and len(cut.flat) < len(cut.stations)  # some batteries run flat, not all
+    silent = next(f for f in early if f.kind == FaultKind.SILENT_BROADCAST)
+    assert cao_bang.schedule_for(silent.stations[0]).always  # on air, so silence shows
+    assert plan == with_showcase(base, cao_bang, within_s=3600)
+    agents_only = [s for s, st in cao_bang.stations.items() if st.address is None][:20]
+    small = with_showcase(base, cao_bang, agents_only, within_s=3600)
+    assert FaultKind.GATEWAY_FAILURE not in {f.kind for f in small.faults}
+    assert all(set(f.stations) <= set(agents_only) for f in small.faults)

@@ -24,6 +24,7 @@ from loaxa.sim.fault_injector import FaultInjector
 from loaxa.sim.faults import NO_FAULTS, FaultRates, build_plan
 from loaxa.sim.fleet import Fleet
 from loaxa.sim.inventory_gen import cao_bang_inventory, synthetic_inventory, write_toml
+from loaxa.sim.showcase import with_showcase
 
 log = logging.getLogger("loaxa.simulate")
 PLAN_DAYS = 30  # simulated days of faults drawn ahead; a run rarely lasts longer
@@ -73,19 +74,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     mk.add_argument("--out", type=Path, required=True, help="TOML file to write")
     mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument(
+        "--telemetry-interval",
+        type=int,
+        default=60,
+        metavar="S",
+        help="defaults.telemetry_interval_s: 60 / the speed the fleet will run at",
+    )
     mk.set_defaults(func=make_inventory)  # fmt: skip
 
 
 def make_inventory(args: argparse.Namespace) -> int:
+    if args.telemetry_interval < 1:
+        print("--telemetry-interval must be >= 1", file=sys.stderr)
+        return 2
     if args.cao_bang:
-        data, how = cao_bang_inventory(args.seed), "--cao-bang"
+        data = cao_bang_inventory(args.seed, telemetry_interval_s=args.telemetry_interval)
+        how = "--cao-bang"
     else:
         if args.n_stations < 1:
             print("--stations must be >= 1", file=sys.stderr)
             return 2
-        data, how = synthetic_inventory(args.n_stations, args.seed), f"--stations {args.n_stations}"
+        data = synthetic_inventory(args.n_stations, args.seed, args.telemetry_interval)
+        how = f"--stations {args.n_stations}"
     if args.seed:
         how += f" --seed {args.seed}"
+    if args.telemetry_interval != 60:
+        how += f" --telemetry-interval {args.telemetry_interval}"
     write_toml(data, args.out, how=f"{how} --out {args.out.name}")
     print(f"wrote {args.out}: {len(data['stations'])} stations in {len(data['communes'])} communes")
     return 0
@@ -121,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                   seed=args.seed, stations=ids)  # fmt: skip
     plan = build_plan(inventory, PLAN_DAYS * 86400, args.seed, FAULT_PROFILES[args.faults],
                       fleet.station_ids)  # fmt: skip
+    if args.faults == "demo":  # every kind of fault within the first simulated hour
+        plan = with_showcase(plan, inventory, fleet.station_ids, within_s=3600)
     injector = FaultInjector(fleet, plan, on_event=lambda text, *_: print(text, flush=True))
     try:
         fleet.start()

@@ -226,9 +226,11 @@ class RemoteStation:
         self.link_down("power")  # dark: the broker sees the link drop
         self._worker.call(self.id, "power_flat")
 
-    def power_restored(self) -> None:
-        self._worker.call(self.id, "power_restored")
-        self.link_up("power")
+    def power_restored(self) -> bool:
+        back = bool(self._worker.call(self.id, "power_restored"))
+        if back:
+            self.link_up("power")
+        return back
 
     def snapshot(self) -> dict[str, Any]:
         snap = self._worker.call(self.id, "snapshot")

@@ -98,8 +98,12 @@ def _technicians(districts: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
-def cao_bang_inventory(seed: int = 0, data_dir: Path = DATA_DIR) -> dict[str, Any]:
-    """The Cao Bằng demo inventory as a dict (161 stations in 56 communes)."""
+def cao_bang_inventory(
+    seed: int = 0, data_dir: Path = DATA_DIR, telemetry_interval_s: int = 60
+) -> dict[str, Any]:
+    """The Cao Bằng demo inventory as a dict (161 stations in 56 communes).
+    ``telemetry_interval_s``: what the collector expects; a sped-up fleet reports every
+    ``60 / speed`` s (loaxa/sim/fleet.py), so a demo at speed 30 wants 2 here."""
     rng = random.Random(seed)
     communes_2025 = _read_csv("communes_2025.csv", data_dir)
     former = _read_csv("former_communes.csv", data_dir)
@@ -132,7 +136,7 @@ def cao_bang_inventory(seed: int = 0, data_dir: Path = DATA_DIR) -> dict[str, An
             "department": "Sở Văn hóa, Thể thao và Du lịch Cao Bằng",
             "timezone": "Asia/Ho_Chi_Minh", "goal_percent": 100,
         },
-        "defaults": dict(DEFAULTS),
+        "defaults": {**DEFAULTS, "telemetry_interval_s": telemetry_interval_s},
         "schedules": [dict(s) for s in SCHEDULES],
         "technicians": _technicians(districts),
         "contacts": [dict(DEPARTMENT)],
@@ -157,7 +161,9 @@ def _attach_gateways(
     return upstreams
 
 
-def synthetic_inventory(n_stations: int, seed: int = 0) -> dict[str, Any]:
+def synthetic_inventory(
+    n_stations: int, seed: int = 0, telemetry_interval_s: int = 60
+) -> dict[str, Any]:
     """A made-up province with ``n_stations`` stations, 3 per commune (at most 99,999 communes),
     one technician per 20 communes, a serial gateway per 200 stations (4 stations behind each)."""
     if n_stations < 1:
@@ -193,7 +199,7 @@ def synthetic_inventory(n_stations: int, seed: int = 0) -> dict[str, Any]:
     return {
         "province": {"code": "99", "slug": "synthetic", "name": "Tỉnh mô phỏng",
                      "department": "Sở mô phỏng", "goal_percent": 100},
-        "defaults": dict(DEFAULTS),
+        "defaults": {**DEFAULTS, "telemetry_interval_s": telemetry_interval_s},
         "schedules": [dict(s) for s in SCHEDULES],
         "technicians": technicians,
         "contacts": [dict(DEPARTMENT)],

@@ -74,6 +74,7 @@ class SimStation:
         self._lock = threading.RLock()
         self.link_down_causes: set[str] = set()
         self.on_battery = False
+        self.power_cuts = 0  # overlapping cuts in force (a storm's and the grid's)
         self.battery_v = BATTERY_FULL_V
         self.flat = False
         self.amp_fault = False
@@ -169,7 +170,11 @@ class SimStation:
                 self._link_restore()
 
     def power_lost(self) -> None:
+        """Mains gone (cuts may overlap: mains returns when the last one ends)."""
         with self._lock:
+            self.power_cuts += 1
+            if self.power_cuts > 1:
+                return
             self.on_battery, self.battery_v = True, BATTERY_ON_V
             self.refresh()
             self.mcu.emit_event(EventCode.POWER_LOST)
@@ -191,8 +196,12 @@ class SimStation:
             self.mcu.mute(True)
         self._stop_agent()  # outside the lock: stopping waits for the agent's threads
 
-    def power_restored(self) -> None:
+    def power_restored(self) -> bool:
+        """One cut ended; True when mains is back (no other cut in force)."""
         with self._lock:
+            self.power_cuts = max(0, self.power_cuts - 1)
+            if self.power_cuts:
+                return False
             was_flat = self.flat
             self.on_battery, self.flat, self.battery_v = False, False, BATTERY_FULL_V
             self.refresh()
@@ -202,6 +211,7 @@ class SimStation:
             self.link_up("power")
             self.mcu.emit_event(EventCode.REBOOT)
         self.mcu.emit_event(EventCode.POWER_RESTORED)
+        return True
 
     def set_amp_fault(self, fault: bool) -> None:
         with self._lock:
