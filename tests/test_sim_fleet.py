@@ -280,3 +280,26 @@ def test_cli_runs_until_interrupted(mosquitto, sub, tmp_path):
             proc.wait()
     assert proc.returncode == 0, out
     assert "simulating 3 stations at speed 60" in out and "simulation stopped" in out
+
+
+def test_overlapping_power_cuts_and_schedule_windows(tmp_path):
+    from datetime import datetime
+
+    from collector.inventory import Schedule
+    from loaxa.sim.mcu import SimulatedMcu
+    from loaxa.sim.station import SimStation, on_air
+
+    station = INVENTORY.stations[AGENT_IDS[0]]
+    handle = SimStation(station, INVENTORY.schedule_for(station.id),
+                        SimulatedMcu(path=tmp_path / "tty"), None)  # fmt: skip
+    handle.power_lost()  # the grid's cut
+    handle.power_lost()  # a storm's, overlapping
+    assert handle.power_restored() is False and handle.mcu.readings.on_battery
+    assert handle.power_restored() is True and not handle.mcu.readings.on_battery
+    assert handle.mcu.readings.mains_v
+    daily = Schedule(id="d", windows=["05:30-06:30", "22:00-01:00"])
+    at = lambda h, m: datetime(2026, 11, 27, h, m)  # noqa: E731
+    assert [on_air(daily, at(*t)) for t in [(5, 29), (5, 30), (6, 29), (6, 30)]] == [
+        False, True, True, False]  # fmt: skip
+    assert on_air(daily, at(23, 0)) and on_air(daily, at(0, 59)) and not on_air(daily, at(1, 0))
+    assert on_air(Schedule(id="a", always=True), at(14, 0))
