@@ -90,7 +90,10 @@ def _bars(ax, report, lang: str) -> None:
     ax.set_ylim(max(len(names), 6) - 0.5, -0.5)  # worst on top; few bars stay slim
     for y in list(ys)[len(values) :]:
         ax.text(x0 + 0.05, y, _t("no_data", lang), va="center", fontsize=7, color="grey")
-    ax.set_title(_t("chart", lang), fontsize=11)
+    title = _t("chart", lang)
+    if len(known) > MAX_BARS:
+        title += f" - {MAX_BARS} " + ("xã thấp nhất" if lang == "vi" else "lowest")
+    ax.set_title(title, fontsize=11)
     ax.legend(loc="lower right", fontsize=8)
 
 
