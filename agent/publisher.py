@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue as queue_mod
+import random
 import socket
 import ssl
 import threading
@@ -177,7 +178,9 @@ class Publisher:
     # -- link thread ------------------------------------------------------------------------
     def _run(self) -> None:
         delay = self.cfg.retry_min_s
-        while not self._stopping.is_set():
+        # Power comes back to a whole province at once: spread the first connections too.
+        wait = random.uniform(0, self.cfg.retry_min_s)
+        while not self._stopping.wait(wait):
             try:
                 ok, reason = self._connect()
             except Exception as err:  # never let the link thread die
@@ -187,16 +190,19 @@ class Publisher:
                 break
             if ok:
                 delay = self.cfg.retry_min_s
+                # A broker restart or a province-wide outage drops every station at once:
+                # reconnecting after a random part of retry_min_s spreads them out.
+                wait = random.uniform(0, self.cfg.retry_min_s)
                 continue
             self.stats["connect_failures"] += 1
+            wait = random.uniform(delay / 2, delay)  # jittered, so stations do not stay in step
             log.warning(
-                "broker %s unreachable (%s), %d messages queued, retrying in %g s",
+                "broker %s unreachable (%s), %d messages queued, retrying in %.1f s",
                 self.cfg.address,
                 reason,
                 len(self.queue),
-                delay,
+                wait,
             )
-            self._stopping.wait(delay)
             delay = min(delay * 2, self.cfg.retry_max_s)
 
     def _connect(self) -> tuple[bool, str]:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from agent.disk_reserve import DEFAULT_RESERVE_BYTES, DiskReserve
+
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 48  # bytes accounted per row for SQLite record/index overhead (approximate)
@@ -83,17 +85,22 @@ class OfflineQueue:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",  # NORMAL: bulk loads in tests/tools
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,  # 0: no disk reserve (agent/disk_reserve.py)
     ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be > 0")
         self.path = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = self._configured_max = max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.reserve = DiskReserve(self.path.with_name(self.path.name + ".reserve"), reserve_bytes)
+        if reserve_bytes:
+            self.reserve.ensure()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA wal_autocheckpoint=256")  # WAL < the disk reserve
             self._db.executescript(_SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -183,8 +190,69 @@ class OfflineQueue:
         """Store one message; ``build(seq)`` returns (topic, payload) for the seq assigned.
 
         If ``build`` raises, nothing is stored and the seq is not used. Evicts the oldest
-        messages when the bound is exceeded and counts them.
+        messages when the bound is exceeded and counts them. A full disk applies the same
+        policy: the oldest messages are evicted (counted, reported) to make room; QueueError if
+        even that fails (nothing left to evict).
         """
+        for attempt in range(3):
+            try:
+                message = self._append(build, ts_ms, live_session)
+            except sqlite3.Error as err:
+                if "full" not in str(err) or attempt == 2:
+                    raise QueueError(f"cannot store in {self.path}: {err}") from err
+                with self._lock:
+                    # First fold the WAL back into the database (often enough); then give up
+                    # the reserve file so SQLite can write, and evict the oldest messages.
+                    if attempt == 0:
+                        self._checkpoint()
+                        continue
+                    self.reserve.release()
+                    if not self._evict_for_disk():
+                        raise QueueError(f"disk full, nothing to evict in {self.path}") from err
+                continue
+            if self.max_bytes < self._configured_max and self.reserve.restore_now_and_then():
+                self.max_bytes = self._configured_max  # space is back: the configured bound
+            return message
+        raise AssertionError("unreachable")
+
+    def _checkpoint(self) -> bool:
+        try:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as err:
+            log.warning("checkpoint of %s on a full disk failed: %s", self.path, err)
+            return False
+        return busy == 0
+
+    def _evict_for_disk(self) -> int:
+        """Disk full: the disk sets the bound now (90 % of what is queued), and the oldest
+        messages above it are evicted and counted as for the configured bound."""
+        if not self._count:
+            return 0
+        self.max_bytes = max(1, int(self._bytes * 0.9))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            count, freed = self._evict(self._bytes - self.max_bytes)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._rollback()
+            log.error("disk full and evicting from %s failed: %s", self.path, err)
+            return 0
+        self._checkpoint()  # the freed pages are reused once the WAL is folded back
+        self._count -= count
+        self._bytes -= freed
+        log.error(
+            "disk full: queue %s bounded to %d bytes, evicted the %d oldest messages",
+            self.path, self.max_bytes, count,
+        )  # fmt: skip
+        return count
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+            self._db.execute("ROLLBACK")
+
+    def _append(
+        self, build: Callable[[int], tuple[str, bytes]], ts_ms: int, live_session: int | None
+    ) -> QueuedMessage:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -204,7 +272,7 @@ class OfflineQueue:
                 evicted, freed = self._evict(self._bytes + size - self.max_bytes)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._count += 1 - evicted
             self._bytes += size - freed

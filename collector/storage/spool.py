@@ -9,7 +9,8 @@ rewriting a point is harmless because its key (measurement + tags + timestamp) i
 Bounded by ``max_bytes`` of line text. When full: policy ``reject`` raises SpoolFullError
 (ingest leaves the message un-ACKed, the broker and the agents' own queues hold it); policy
 ``drop_oldest`` deletes the oldest rows and counts them. Either way ``alarm_full`` is set and an
-error is logged.
+error is logged. A full disk (SQLITE_FULL) raises SpoolError under the same alarm (and
+``disk_full``), cleared by the next append that succeeds (fault case 11).
 
 Table v1: ``lines(id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)``.
 """
@@ -62,6 +63,7 @@ class Spool:
         self.dropped = 0  # lines deleted by the drop_oldest policy
         self.full_refusals = 0  # appends refused by the reject policy
         self.alarm_full = False
+        self.disk_full = False  # the file system refused a write (SQLITE_FULL)
         self._new_data = threading.Condition(self._lock)
 
     def append(self, lines: Sequence[str]) -> None:
@@ -78,7 +80,12 @@ class Spool:
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback()
+                if isinstance(err, sqlite3.OperationalError) and "full" in str(err):
+                    self._disk_full(err)  # SQLITE_FULL: the disk, not our byte bound
                 raise SpoolError(f"spool append failed: {err}") from err
+            if self.disk_full:
+                self.disk_full = self.alarm_full = False
+                log.warning("spool %s: disk space is back, appending again", self.path)
             self.depth += len(lines)
             self.bytes += size
             self.appended += len(lines)
@@ -115,6 +122,13 @@ class Spool:
             self.bytes -= sum(length for _, length in rows[:count])
             self.dropped += count
             log.error("spool full: dropped the %d oldest lines (policy drop_oldest)", count)
+
+    def _disk_full(self, err: sqlite3.Error) -> None:
+        # Raised as an alarm like the byte bound (/healthz spool_not_full), logged once: the
+        # caller retries without acknowledging, so the broker keeps the data meanwhile.
+        if not self.disk_full:
+            log.error("ALARM spool %s: disk full (%s); not stored, will retry", self.path, err)
+        self.disk_full = self.alarm_full = True
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # no transaction was open

@@ -22,11 +22,17 @@ DB = "loaxa_faults"
 
 
 def write_config(
-    tmp: Path, mqtt_port: int, influx_url: str, *, extra: str = "", client_id: str = "col-f"
+    tmp: Path,
+    mqtt_port: int,
+    influx_url: str,
+    *,
+    extra: str = "",
+    client_id: str = "col-f",
+    inventory: Path = INVENTORY,
 ) -> Path:
     path = tmp / "collector.toml"
     path.write_text(
-        f'inventory = "{INVENTORY}"\n'
+        f'inventory = "{inventory}"\n'
         f'[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\nshutdown_timeout_s = 2\n'
         f'[mqtt]\nport = {mqtt_port}\nclient_id = "{client_id}"\n'
         f'[influx]\nurl = "{influx_url}"\ndb = "{DB}"\ncreate_database = true\n'
@@ -35,6 +41,20 @@ def write_config(
         "[alerts]\nenabled = false\n[http]\nenabled = false\n" + extra
     )
     return path
+
+
+def fleet_inventory(tmp: Path, n: int) -> tuple[Path, list[tuple[str, str]]]:
+    """The example inventory plus ``n`` stations ``cb-f0000``... in its two communes; returns the
+    file and the (station, commune) pairs added."""
+    added = [(f"cb-f{i:04d}", ("01273", "01290")[i % 2]) for i in range(n)]
+    blocks = [
+        f'\n[[stations]]\nid = "{sid}"\ncommune = "{commune}"\nname = "Trạm {i}"\n'
+        f'clusters = ["wired"]\nlat = 22.{i:04d}\nlon = 106.{i:04d}\nposition = "demo"\n'
+        for i, (sid, commune) in enumerate(added)
+    ]
+    path = tmp / "inventory.toml"
+    path.write_text(INVENTORY.read_text(encoding="utf-8") + "".join(blocks), encoding="utf-8")
+    return path, added
 
 
 class RunningCollector:
