@@ -17,6 +17,9 @@ import argparse
 import http.client
 import json
 import platform
+import re
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ingest_consumers as consumers
-from bench.ingest_load import messages, restamp, write_inventory
+from bench.ingest_load import (
+    messages,
+    partition_filters,
+    publish_all,
+    restamp,
+    write_inventory,
+)
 from bench.ingest_run import (
     Influx,
     Result,
@@ -94,63 +103,74 @@ class Bench:
             res.note = f"failed: {type(err).__name__}: {err}"
         return res
 
-    def _start(self, name: str, db: str, qos: int):
+    def _start(self, name: str, db: str, qos: int) -> list[subprocess.Popen]:
         cid = f"bench-{name}-q{qos}"
         log = self.work / f"{name}-q{qos}.log"
         if name == "bridge":
-            return consumers.bridge(self.broker.port, self.influxd.url, db, cid, log)
-        if name == "collector":
-            return consumers.collector(
-                self.work / f"collector-q{qos}",
-                self.inventory,
-                self.broker.port,
-                self.influxd.url,
-                db,
-                cid,
-                free_port(),
-                log,
-            )
+            return [consumers.bridge(self.broker.port, self.influxd.url, db, cid, log)]
+        if name.startswith("collector"):
+            parts = _parts(name)
+            return [
+                consumers.collector(
+                    self.work / f"{name}-q{qos}-{k}",
+                    self.inventory,
+                    self.broker.port,
+                    self.influxd.url,
+                    db,
+                    f"{cid}-{k}",
+                    free_port(),
+                    self.work / f"{name}-q{qos}-{k}.log",
+                    partition_filters(k, parts) if parts > 1 else None,
+                )
+                for k in range(parts)
+            ]
         if name == "node-red":
             if self.node_red_home is None:
                 self.node_red_home = consumers.install_node_red()
             if isinstance(self.node_red_home, str):
                 raise RuntimeError(self.node_red_home)
-            return consumers.node_red(
-                self.node_red_home,
-                self.work / f"node-red-q{qos}",
-                self.broker.port,
-                self.influxd.port,
-                db,
-                cid,
-                free_port(),
-                log,
-            )
+            return [
+                consumers.node_red(
+                    self.node_red_home,
+                    self.work / f"node-red-q{qos}",
+                    self.broker.port,
+                    self.influxd.port,
+                    db,
+                    cid,
+                    free_port(),
+                    log,
+                )
+            ]
         raise ValueError(f"unknown consumer {name!r}")
 
     def _consumer(self, name: str, res: Result) -> None:
         db = f"bench_{name.replace('-', '_')}_q{res.qos}"
         self.influx.query(f'CREATE DATABASE "{db}"')
-        proc = self._start(name, db, res.qos)
+        procs = self._start(name, db, res.qos)
         try:
-            self._await_probe(db, proc)
-            before = {name: cpu_seconds(proc.pid), **self.servers_cpu()}
+            self._await_probes(db, procs)
+            before = {name: _cpu(procs), **self.servers_cpu()}
             out, pubs, t0 = run_publishers(self.broker.port, self._fresh(), res.qos)
-            stored, t_end = wait_stored(self.influx, db, self.total + 1, self.args.stall_s, proc)
-            after = {name: cpu_seconds(proc.pid), **self.servers_cpu()}
-            self._finish(res, out, pubs, t0, stored - 1, t_end, before, after)
+            n = len(procs)
+            stored, t_end = wait_stored(self.influx, db, self.total + n, self.args.stall_s, procs)
+            after = {name: _cpu(procs), **self.servers_cpu()}
+            self._finish(res, out, pubs, t0, stored - n, t_end, before, after)
         finally:
-            stop_process(proc)
+            for proc in procs:
+                stop_process(proc)
 
-    def _await_probe(self, db: str, proc) -> None:
-        topic, payload = probe_message(int(time.time() * 1000))
-        from bench.ingest_load import publish_all
+    def _await_probes(self, db: str, procs: list[subprocess.Popen]) -> None:
+        """One probe per process (each in a commune of its own partition) until all stored."""
+        now = int(time.time() * 1000)
+        probes = [probe_message(now, k) for k in range(len(procs))]
 
         def stored() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"consumer exited with {proc.returncode} before ready")
-            publish_all(self.broker.port, "bench-probe", [(topic, payload)], 1)
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"consumer exited with {proc.returncode} before ready")
+            publish_all(self.broker.port, "bench-probe", probes, 1)
             time.sleep(0.2)  # give the consumer its batch interval before counting
-            return self.influx.count(db) >= 1
+            return self.influx.count(db) >= len(probes)
 
         wait_until(stored, 120, interval=0.05, what=f"consumer ready ({db})")
 
@@ -212,9 +232,23 @@ class Bench:
         t_end = time.perf_counter()
         conn.close()
         after = self.servers_cpu()
-        res.stored, res.seconds = self.influx.count(db), t_end - t0
+        # Counted like the others (polled until complete or stalled), timed to the last 204.
+        res.stored, _ = wait_stored(self.influx, db, self.total, self.args.stall_s)
+        res.seconds = t_end - t0
         res.cpu_s = {k: after[k] - before[k] for k in before}
         res.note = f"{len(lines)} lines ({len(lines) / res.seconds:,.0f} points/s)"
+
+
+def _parts(name: str) -> int:
+    """``collector`` is one process, ``collector-4p`` four (communes partitioned)."""
+    m = re.fullmatch(r"collector(?:-(\d)p)?", name)
+    if m is None:
+        raise ValueError(f"unknown consumer {name!r}")
+    return int(m.group(1) or 1)
+
+
+def _cpu(procs: list[subprocess.Popen]) -> float:
+    return sum(cpu_seconds(p.pid) for p in procs)
 
 
 def _readline_within(proc, timeout: float) -> str:
@@ -260,7 +294,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=300_000)
     ap.add_argument("--stations", type=int, default=2_000)
     ap.add_argument("--publishers", type=int, default=2)
-    ap.add_argument("--only", default=",".join(ALL), help=f"comma list of {ALL}")
+    ap.add_argument("--only", default=",".join(ALL), help=f"comma list of {ALL}, or collector-<N>p")
     ap.add_argument("--qos", default="1,0")
     ap.add_argument("--stall-s", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=None)
@@ -268,9 +302,11 @@ def main() -> None:
     if args.quick:
         args.messages, args.stations = min(args.messages, 10_000), min(args.stations, 500)
     names = [n for n in args.only.split(",") if n]
-    unknown = set(names) - set(ALL)
+    unknown = {n for n in names if n not in ALL and not re.fullmatch(r"collector-\dp", n)}
     if unknown:
         ap.error(f"unknown consumer(s): {', '.join(sorted(unknown))}")
+    # SIGTERM (timeout, make) unwinds like Ctrl-C: the servers and consumers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="loaxa-bench-") as tmp, Bench(args, Path(tmp)) as b:
         print(

@@ -42,13 +42,15 @@ def collector(
     client_id: str,
     http_port: int,
     log: Path,
+    topics: list[str] | None = None,
 ) -> subprocess.Popen:
     work.mkdir(parents=True, exist_ok=True)
     config = work / "collector.toml"
+    mqtt = f'[mqtt]\nport = {port}\nclient_id = "{client_id}"\n'
+    if topics:  # a partition of the communes: this collector owns their stations' health
+        mqtt += f"topics = {json.dumps(topics)}\n"
     config.write_text(
-        f'inventory = "{inventory}"\n'
-        '[daemon]\nstate_db = "state.sqlite"\n'
-        f'[mqtt]\nport = {port}\nclient_id = "{client_id}"\n'
+        f'inventory = "{inventory}"\n[daemon]\nstate_db = "state.sqlite"\n{mqtt}'
         f'[influx]\nurl = "{influx_url}"\ndb = "{db}"\ncreate_database = true\n'
         '[spool]\npath = "spool.sqlite"\ndead_letter_path = "dead.jsonl"\n'
         f"[http]\nport = {http_port}\n"

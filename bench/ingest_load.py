@@ -22,7 +22,8 @@ from loaxa.topics import Kind, station_topic
 
 PROVINCE = "bench-prov"
 _COMMUNES = 100  # stations are spread over this many communes
-PROBE = 999_999  # index of the readiness-probe station (in the inventory, outside the load)
+PROBE = 999_999  # readiness-probe stations: PROBE, PROBE-1, ... (in the inventory, no load)
+PROBES = 8  # one per collector process at most (each in its own commune)
 
 
 def station_id(i: int) -> str:
@@ -31,6 +32,13 @@ def station_id(i: int) -> str:
 
 def commune_of(i: int) -> str:
     return f"{10000 + i % _COMMUNES:05d}"
+
+
+def partition_filters(part: int, parts: int) -> list[str]:
+    """Topic filters of one collector out of ``parts``: whole communes, so each station's
+    messages all reach the one collector that owns its health."""
+    codes = [commune_of(c) for c in range(_COMMUNES) if c % parts == part]
+    return [f"loaxa/v1/{PROVINCE}/{code}/+/+" for code in codes]
 
 
 def write_inventory(path: Path, stations: int) -> Path:
@@ -54,7 +62,7 @@ def write_inventory(path: Path, stations: int) -> Path:
         code = commune_of(c)
         out += ["[[communes]]", f'code = "{code}"', f'name = "Xã {code}"']
         out += ['technicians = ["tech"]', 'schedule = "daily"']
-    for i in [*range(stations), PROBE]:
+    for i in [*range(stations), *range(PROBE - PROBES + 1, PROBE + 1)]:
         out += ["[[stations]]", f'id = "{station_id(i)}"', f'commune = "{commune_of(i)}"']
         out += [f'name = "Đài {i}"', 'clusters = ["wired", "fm"]', "lat = 22.6", "lon = 106.2"]
         out += ['position = "demo"']

@@ -93,11 +93,11 @@ class Influx:
         return int(series[0]["values"][0][1]) if series else 0
 
 
-def probe_message(now_ms: int) -> tuple[str, bytes]:
-    """The readiness probe: the station after the load's stations, fixed seq and ts."""
-    sid = station_id(PROBE)
+def probe_message(now_ms: int, k: int = 0) -> tuple[str, bytes]:
+    """Readiness probe ``k``: a probe station's reading with a fixed seq and ts."""
+    sid = station_id(PROBE - k)
     t = Telemetry(station=sid, session=1, seq=0, ts=now_ms, agent_uptime_s=1)
-    return station_topic(PROVINCE, commune_of(PROBE), sid, Kind.TELEMETRY), to_json(t)
+    return station_topic(PROVINCE, commune_of(PROBE - k), sid, Kind.TELEMETRY), to_json(t)
 
 
 def _publisher(port: int, name: str, items, qos: int, go, out) -> None:
@@ -124,9 +124,10 @@ def run_publishers(
 
 
 def wait_stored(
-    influx: Influx, db: str, expected: int, stall_s: float, proc=None
+    influx: Influx, db: str, expected: int, stall_s: float, procs=()
 ) -> tuple[int, float]:
-    """Poll the count until ``expected`` or no progress for ``stall_s``; (count, when)."""
+    """Poll the count until ``expected`` or no progress for ``stall_s`` (or a consumer
+    process died); returns (count, when it was last seen growing)."""
     last, last_change = -1, time.perf_counter()
     while True:
         n = influx.count(db)
@@ -135,7 +136,7 @@ def wait_stored(
             return n, now
         if n != last:
             last, last_change = n, now
-        elif now - last_change > stall_s or (proc is not None and proc.poll() is not None):
+        elif now - last_change > stall_s or any(p.poll() is not None for p in procs):
             return n, last_change
         time.sleep(0.2)
 
