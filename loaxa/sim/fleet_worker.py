@@ -48,7 +48,7 @@ def agent_config(province: str, station: Station, port: int, tty: str, home: Pat
         "station": {"id": station.id, "province": province, "commune": station.commune},
         "mqtt": {"host": "127.0.0.1", "port": port, "retry_min_s": min(1.0, retry_max),
                  "retry_max_s": retry_max, "keepalive_s": 30},
-        "controller": {"url": tty, "poll_interval_s": max(0.5, min(5.0, interval_s / 2)),
+        "controller": {"url": tty, "poll_interval_s": max(1.0, min(5.0, interval_s)),
                        "reopen_interval_s": 1.0},
         "telemetry": {"interval_s": interval_s},
         "state": {"dir": str(home / "state")},
