@@ -24,6 +24,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from collector.alerts.config import AlertsConfig
+from collector.export.config import ExportConfig
 from collector.health.config import HealthConfig
 from collector.http import HttpConfig
 from collector.ingest.config import MqttConfig, SerialGatewayConfig, ValidationConfig
@@ -62,6 +63,7 @@ class CollectorConfig(BaseModel):
     health: HealthConfig = Field(default_factory=HealthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @model_validator(mode="after")
     def _unique_gateways(self) -> CollectorConfig:
@@ -113,11 +115,13 @@ def _resolve_paths(config: CollectorConfig, base: Path) -> CollectorConfig:
     )
     daemon = config.daemon.model_copy(update={"state_db": at(config.daemon.state_db)})
     alerts = config.alerts.model_copy(update={"templates_dir": at(config.alerts.templates_dir)})
+    export = config.export.model_copy(update={"directory": at(config.export.directory)})
     return config.model_copy(
         update={
             "inventory": at(config.inventory),
             "spool": spool,
             "daemon": daemon,
             "alerts": alerts,
+            "export": export,
         }
     )

@@ -27,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.alerts.service import AlertService
 from collector.config import CollectorConfig
+from collector.export.schedule import register_export_jobs
 from collector.health.engine import HealthEngine
 from collector.health.store import HealthStore
 from collector.http import HealthReport, HttpEndpoint
@@ -240,6 +241,10 @@ class Collector:
                 coalesce=True,
                 max_instances=1,
             )
+        smtp = self.config.alerts.email if self.config.alerts.email.enabled else None
+        self.export_jobs = register_export_jobs(
+            self.scheduler, self.config.export, self.config.influx, self.inventory, smtp
+        )
         self.scheduler.start()
         if self.http is not None:
             self.http.start()
