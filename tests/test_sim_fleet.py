@@ -303,3 +303,41 @@ def test_overlapping_power_cuts_and_schedule_windows(tmp_path):
         False, True, True, False]  # fmt: skip
     assert on_air(daily, at(23, 0)) and on_air(daily, at(0, 59)) and not on_air(daily, at(1, 0))
     assert on_air(Schedule(id="a", always=True), at(14, 0))
+
+
+def test_collector_serial_gateway_reads_the_simulated_line(fleet_of):
+    from collector.ingest.config import SerialGatewayConfig
+    from collector.ingest.pipeline import Pipeline
+    from collector.ingest.serial_gateway import SerialGateway
+    from collector.ingest.stats import IngestStats
+    from collector.ingest.validate import Limits
+    from loaxa.payloads import Event, Telemetry
+    from tests.test_ingest_mqtt import ListSink
+
+    fleet = fleet_of([s.id for s in BEHIND])
+    sink, states = ListSink(), []
+    config = SerialGatewayConfig(id=GATEWAY, url=fleet.gateway_urls[GATEWAY], poll_interval_s=0.3,
+                                 response_timeout_s=0.2, dead_after_s=1.0)  # fmt: skip
+    line = {s.address: (s.id, s.commune) for s in BEHIND}
+    pipeline = Pipeline(lambda: INVENTORY, Limits(), sink, IngestStats(log_every_s=0), retry_s=0.05)
+    gateway = SerialGateway(config, "cao-bang", lambda: dict(line), pipeline,
+                            on_state=lambda gid, up, ts: states.append(up))  # fmt: skip
+
+    def stored(station: str, model: type) -> list:
+        with sink.lock:
+            return [m.payload for m in sink.stored
+                    if m.payload.station == station and isinstance(m.payload, model)]  # fmt: skip
+
+    gateway.start()
+    try:
+        for s in BEHIND:
+            wait_until(lambda s=s: stored(s.id, Telemetry), 20, what=f"telemetry of {s.id}")
+        fleet.stations[BEHIND[0].id].power_lost()  # queued on the MCU, handed out on a POLL
+        wait_until(lambda: [e for e in stored(BEHIND[0].id, Event) if e.code == "power_lost"],
+                   20, what="power_lost through the gateway")  # fmt: skip
+        fleet.buses[GATEWAY].fail()
+        wait_until(lambda: states and states[-1] is False, 20, what="gateway reported down")
+        fleet.buses[GATEWAY].repair()
+        wait_until(lambda: states[-1] is True, 20, what="gateway up again")
+    finally:
+        gateway.stop()
