@@ -37,6 +37,7 @@ _INFO = {
     HK.FLAP_SUMMARY: "flap_summary",
     HK.UNSCHEDULED_BROADCAST: "unscheduled_broadcast",
     HK.BATTERY_WARNING: "battery_warning",
+    HK.CONTROLLER_LOST: "controller_lost",
 }
 
 

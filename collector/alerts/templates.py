@@ -36,6 +36,7 @@ FIELDS: dict[str, set[str]] = {
     "flap_summary": _PLACE | {"flaps", "window_min"},
     "unscheduled_broadcast": _PLACE,
     "battery_warning": _PLACE | {"battery_v", "hours_left"},
+    "controller_lost": _PLACE,
     "ack_confirm": {"code", "subject_name", "by", "at"},
 }
 _WORDS = ("day", "hour", "minute", "less_than_minute", "time_format", "list_separator", "unknown")

@@ -216,6 +216,7 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             self._power(sid, rt, ts, p.power.on_battery, p.power.battery_v, events)
             fault = amp_fault(p)
             rt.amp_fault = rt.amp_fault if fault is None else fault
+            self._controller(sid, rt, ts, p.controller == "unreachable", events)
             quiet = audio_quiet(p, th.silence_threshold_dbfs)
             window = window_at(self.inventory.schedule_for(sid), ts, self.tz)
             change = rt.audio.feed(ts, quiet, window, int(th.silence_after_min * 60_000))
@@ -240,6 +241,17 @@ class HealthEngine(StationLifecycle, EngineSnapshot):
             rt.amp_fault = True
         elif p.code is EventCode.AMP_RECOVERED:
             rt.amp_fault = False
+        elif p.code in (EventCode.CONTROLLER_LOST, EventCode.CONTROLLER_FOUND):
+            self._controller(sid, rt, p.ts, p.code is EventCode.CONTROLLER_LOST, events)
+
+    def _controller(
+        self, sid: str, rt: StationRuntime, ts: int, lost: bool, events: list[HealthEvent]
+    ) -> None:
+        """One CONTROLLER_LOST per episode: the link is up but the agent cannot see the MCU, so
+        nothing says whether the station is on air (its audio level comes from the MCU)."""
+        if lost and not rt.controller_lost:
+            events.append(self._station_event(HealthEventKind.CONTROLLER_LOST, ts, sid, {}))
+        rt.controller_lost = lost
 
     def _unscheduled(self, sid: str, due: int, p: Telemetry) -> HealthEvent:
         since = due - int(self._th(sid).unscheduled_after_min * 60_000)

@@ -43,6 +43,7 @@ class HealthEventKind(StrEnum):
     FLAP_SUMMARY = "flap_summary"  # "flapped 7 times in the last hour"
     UNSCHEDULED_BROADCAST = "unscheduled_broadcast"
     BATTERY_WARNING = "battery_warning"  # estimated time left before running flat
+    CONTROLLER_LOST = "controller_lost"  # agent up, controller MCU unreachable: on air unknown
     UPSTREAM_DOWN = "upstream_down"  # one grouped alert naming the upstream
     UPSTREAM_RESTORED = "upstream_restored"
 

@@ -42,6 +42,7 @@ class StationRuntime:
     battery: list[tuple[int, float]] = field(default_factory=list)
     battery_warned: bool = False
     amp_fault: bool = False
+    controller_lost: bool = False  # the agent reports its serial link to the MCU dead
     audio: AudioRuns = field(default_factory=AudioRuns)
     outage: Outage | None = None
     problem_since: int | None = None  # start of the current DOWN/SILENT condition

@@ -180,7 +180,7 @@ def test_detection_latency(no_leaked_threads, scenario, rig, broker_proxy):
                60, interval=0.2, what="station reporting")  # fmt: skip
     t0 = time.monotonic()
     inject(scenario, agent, mcu, broker_proxy)
-    got = hook.next({"alert", "alert_group"}, timeout=bound_s(scenario) + 30)
+    got = hook.next({"alert", "alert_group", "info"}, timeout=bound_s(scenario) + 30)
     detect = None if got is None else got[0] - t0
     report.record(
         f"f08 detect {scenario}", detect_s=detect, bound_s=bound_s(scenario),
