@@ -38,7 +38,7 @@ def bound_s(scenario: str) -> float:
         "graceful": DAMPING_S + ticks,
         "crash": DAMPING_S + ticks,
         "half_open": min(1.5 * KEEPALIVE_S, silence_rule) + 5 + DAMPING_S + ticks,
-        "serial_dead": silence_rule + DAMPING_S + ticks,
+        "serial_dead": INTERVAL_S + ticks,
     }[scenario]
 
 
