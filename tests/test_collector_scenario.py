@@ -104,6 +104,13 @@ def timeline(s: Scenario, station: str) -> list[tuple[int, str]]:
     return [(r["time"], r["state_name"]) for r in rows]
 
 
+def incident_points(s: Scenario) -> list[dict]:
+    try:
+        return s.influx.rows("SELECT * FROM incident", DB)
+    except RuntimeError:  # the database or measurement is not there yet
+        return []
+
+
 def gap(s: Scenario, station: str) -> tuple[int, int]:
     """(last reading before, first reading after) the one gap in a gateway station's data."""
     rows = s.influx.rows(f"SELECT seq FROM telemetry WHERE station = '{station}'", DB)
@@ -260,7 +267,10 @@ def test_scripted_scenario(scenario: Scenario, capsys):
         "loaxa_upstreams_down 0.0",
     ):
         assert f"\n{line}\n" in scrape, line
-    s.stop_collector()  # flushes storage and the state store
+    # InfluxDB gets the spool's rows asynchronously (a stop leaves unwritten rows in the spool
+    # for the next run): once the spool has been empty, every row of the story is written.
+    wait_until(lambda: s.collector.storage.snapshot()["spool_depth"] == 0, 30, what="spool drained")
+    s.stop_collector()  # a last state save
 
     final = status_json(s, capsys)
     assert {sid: st["state"] for sid, st in final["stations"].items()} == {
@@ -333,7 +343,7 @@ def test_scripted_scenario(scenario: Scenario, capsys):
     store = HealthStore(s.config.daemon.state_db)
     assert set(store.incidents()) == expected
     store.close()
-    points = s.influx.rows("SELECT * FROM incident", DB)
+    points = incident_points(s)
     assert sorted((p["incident_id"], p["phase"], p["time"]) for p in points) == sorted(
         [(i.id, "open", i.opened_ms) for i in expected]
         + [(i.id, "close", i.closed_ms) for i in expected]
