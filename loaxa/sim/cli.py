@@ -130,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    for noisy in ("agent", "apscheduler", "loaxa.sim.mcu"):  # 161 agents' INFO lines drown faults
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if logging.getLogger().level > logging.DEBUG:
+        # Faults are printed; 161 agents' own link warnings about them would drown the lines.
+        for noisy in ("agent", "apscheduler", "loaxa.sim"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     fleet = Fleet(inventory, *broker, workdir, interval_s=args.interval, speed=args.speed,
                   seed=args.seed, stations=ids)  # fmt: skip
     plan = build_plan(inventory, PLAN_DAYS * 86400, args.seed, FAULT_PROFILES[args.faults],
@@ -144,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         for gw, url in fleet.gateway_urls.items():
             print(f"serial gateway {gw}: {url}", flush=True)
         print(
-            f"{datetime.now():%H:%M} simulating {len(fleet.stations)} stations at speed "
+            f"{datetime.now(inventory.province.tz):%H:%M} simulating {len(fleet.stations)} "
+            f"stations at speed "
             f"{args.speed:g} (telemetry every {fleet.telemetry_interval_s:g} s), "
             f"{len(plan.faults)} faults planned, seed {args.seed}; Ctrl-C stops",
             flush=True,

@@ -116,7 +116,7 @@ class FaultInjector:
                 self._on_event(text, fault, step)
 
     def _text(self, step: Step, fault: Fault) -> str | None:
-        now = f"{datetime.now():%H:%M}"
+        now = f"{datetime.now(self.fleet.inventory.province.tz):%H:%M}"  # province time
         if fault.kind == FaultKind.FLAPPING_LINK:
             first, last = fault.at_s + fault.drops[0][0], fault.at_s + fault.duration_s
             if step.action == "link_down" and step.at_s == first:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 _DRIVER_TICK_S = 1.0
 PER_PROCESS = 40  # agent stations per process: ~15 descriptors each must stay below 1024
 Handle = SimStation | RemoteStation
+_QUIETED = ("agent", "apscheduler", "loaxa.sim")  # workers copy these loggers' levels
 
 
 def as_inventory(inventory: Inventory | dict[str, Any] | str | Path) -> Inventory:
@@ -173,6 +174,7 @@ class Fleet:
         return {"province": self.inventory.province.slug, "tz": self.inventory.province.timezone,
                 "workdir": str(self.workdir), "interval_s": self.telemetry_interval_s,
                 "speed": self.speed, "log_level": logging.getLogger().level,
+                "log_levels": {n: logging.getLogger(n).getEffectiveLevel() for n in _QUIETED},
                 "stations": []}  # fmt: skip
 
     def stop(self) -> None:
@@ -210,6 +212,10 @@ class Fleet:
         local = datetime.now(self.inventory.province.tz)
         for handle in self.local_stations():
             handle.set_on_air(on_air(handle.schedule, local))
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every station's state (SimStation.snapshot), for logs and demo views."""
+        return {sid: handle.snapshot() for sid, handle in list(self.stations.items())}
 
     # -- views --------------------------------------------------------------------------------
     def local_stations(self) -> list[SimStation]:

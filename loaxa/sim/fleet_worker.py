@@ -80,6 +80,8 @@ def worker_main(conn: Connection, spec: dict[str, Any]) -> None:
     """Entry point of a worker process (see the module docstring for the protocol)."""
     logging.basicConfig(level=spec["log_level"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    for name, level in spec.get("log_levels", {}).items():  # the parent's quieted loggers
+        logging.getLogger(name).setLevel(level)
     stations: dict[str, SimStation] = {}
     stop = threading.Event()
     try:
