@@ -49,6 +49,11 @@ class DaemonConfig(BaseModel):
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = Field(
         20.0, description="on SIGTERM: time allowed to store and acknowledge what was received"
     )
+    dashboard_feed_s: Annotated[float, Field(ge=0)] = Field(
+        300.0,
+        description="how often the dashboards' station_info and month-to-date availability are "
+        "refreshed (dashboards/feed_job.py); 0: off (run `loaxa dashboards feed` instead)",
+    )
 
 
 class CollectorConfig(BaseModel):

@@ -22,12 +22,14 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collector.alerts.service import AlertService
 from collector.config import CollectorConfig
 from collector.export.schedule import register_export_jobs
+from collector.export.settings import reader_for
 from collector.health.engine import HealthEngine
 from collector.health.store import HealthStore
 from collector.http import HealthReport, HttpEndpoint
@@ -52,6 +54,7 @@ from collector.metrics import (
 from collector.storage import Storage
 from collector.storage.points import clock_skew_point, reject_point
 from collector.storage.writers import Writer
+from dashboards.feed_job import run_once as feed_run_once
 
 log = logging.getLogger("collector")
 
@@ -241,6 +244,16 @@ class Collector:
                 coalesce=True,
                 max_instances=1,
             )
+        if d.dashboard_feed_s > 0:
+            self.scheduler.add_job(
+                self._job(self._dashboard_feed),
+                "interval",
+                seconds=d.dashboard_feed_s,
+                id="dashboard_feed",
+                coalesce=True,
+                max_instances=1,
+                next_run_time=datetime.now(UTC) + timedelta(seconds=min(10.0, d.dashboard_feed_s)),
+            )
         smtp = self.config.alerts.email if self.config.alerts.email.enabled else None
         self.export_jobs = register_export_jobs(
             self.scheduler, self.config.export, self.config.influx, self.inventory, smtp
@@ -248,6 +261,12 @@ class Collector:
         self.scheduler.start()
         if self.http is not None:
             self.http.start()
+
+    def _dashboard_feed(self) -> None:
+        """station_info and month-to-date availability for the dashboards, read back from what
+        this daemon stored (the same arithmetic as the export)."""
+        reader = reader_for(self.config.influx)
+        feed_run_once(self.inventory, reader, self.storage.append, now_ms(), with_compliance=False)
 
     def _job(self, fn):
         def run() -> None:

@@ -75,9 +75,15 @@ def compliance_lines(
 
 
 def run_once(
-    inventory: Inventory, reader: InfluxReader, write: Callable[[list[str]], None], now_ms: int
+    inventory: Inventory,
+    reader: InfluxReader,
+    write: Callable[[list[str]], None],
+    now_ms: int,
+    with_compliance: bool = True,
 ) -> FeedResult:
-    """One feed run at ``now_ms``: read the month's timelines, write the derived points."""
+    """One feed run at ``now_ms``: read the month's timelines, write the derived points.
+    Inside the collector daemon ``with_compliance`` is False: the daemon writes compliance
+    from its live health engine, and one writer per measurement keeps the numbers single."""
     source = InfluxSource(reader, inventory.province.slug)
     data = source.load(month_start_ms(inventory, now_ms), now_ms)
     timelines = {
@@ -91,7 +97,7 @@ def run_once(
     lines = [
         *station_info_points(inventory, now_ms),
         *availability_points(inventory, timelines, now_ms),
-        *compliance_lines(inventory, timelines, now_ms),
+        *(compliance_lines(inventory, timelines, now_ms) if with_compliance else []),
     ]
     write(lines)
     return FeedResult(len(timelines), len(lines))
