@@ -18,7 +18,7 @@ import re
 
 from collector.health.events import Cause, Incident, State
 from collector.storage import names as n
-from collector.storage.line_protocol import FieldValue, encode_line
+from collector.storage.line_protocol import FieldValue, encode_line, encode_point
 from loaxa.payloads import Broadcast, Event, Status, Telemetry
 
 _REASON = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -34,7 +34,8 @@ def _base(p: Telemetry | Event | Broadcast | Status) -> dict[str, FieldValue | N
 
 
 def telemetry_points(p: Telemetry, province: str, commune: str) -> list[str]:
-    tags = {n.T_PROVINCE: province, n.T_COMMUNE: commune, n.T_STATION: p.station}
+    # encode_point: one message per station per interval, the series part encoded once.
+    tags = ((n.T_PROVINCE, province), (n.T_COMMUNE, commune), (n.T_STATION, p.station))
     a, pw = p.audio, p.power
     fields: dict[str, FieldValue | None] = {
         n.F_CONTROLLER_OK: p.controller == "ok",
@@ -57,16 +58,16 @@ def telemetry_points(p: Telemetry, province: str, commune: str) -> list[str]:
         n.F_CLUSTERS: len(p.clusters),
         **_base(p),
     }
-    lines = [encode_line(n.TELEMETRY, tags, fields, p.ts)]
+    lines = [encode_point(n.TELEMETRY, tags, fields, p.ts)]
     for c in p.clusters:
-        ctags = {**tags, n.T_CLUSTER: str(c.id), n.T_CLUSTER_KIND: c.kind.value}
+        ctags = (*tags, (n.T_CLUSTER, str(c.id)), (n.T_CLUSTER_KIND, c.kind.value))
         cfields: dict[str, FieldValue | None] = {
             n.F_RELAY_ON: c.relay_on,
             n.F_FAULT: c.fault,
             n.F_FEED_OK: c.feed_ok,
             n.F_RMS_DBFS: _f(c.rms_dbfs),
         }
-        lines.append(encode_line(n.CLUSTER, ctags, cfields, p.ts))
+        lines.append(encode_point(n.CLUSTER, ctags, cfields, p.ts))
     return lines
 
 
