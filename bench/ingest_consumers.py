@@ -56,8 +56,11 @@ def collector(
         f"[http]\nport = {http_port}\n"
     )
     argv = [sys.executable, "-m", "loaxa.cli", "collector", "--config", str(config)]
+    # Another checkout's collector (before/after comparisons): its folder goes first on the path.
+    root = Path(os.environ.get("LOAXA_BENCH_COLLECTOR_ROOT", ROOT))
+    env = {**os.environ, "PYTHONPATH": str(root)}
     with open(log, "ab") as out:
-        return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def install_node_red() -> Path | str:

@@ -28,20 +28,36 @@ def points(topic: str, payload: bytes) -> list[Point]:
     _, _, province, commune, station, _ = topic.split("/")
     a, pw = d.get("audio", {}), d.get("power", {})
     p = (
-        Point("telemetry").tag("province", province).tag("commune", commune)
-        .tag("station", station).field("seq", d["seq"]).field("session", d["session"])
-        .field("agent_uptime_s", d["agent_uptime_s"]).field("amp", d.get("amp", "unknown"))
-        .field("on_battery", pw.get("on_battery", False)).time(d["ts"], WritePrecision.MS)
+        Point("telemetry")
+        .tag("province", province)
+        .tag("commune", commune)
+        .tag("station", station)
+        .field("seq", d["seq"])
+        .field("session", d["session"])
+        .field("agent_uptime_s", d["agent_uptime_s"])
+        .field("amp", d.get("amp", "unknown"))
+        .field("on_battery", pw.get("on_battery", False))
+        .time(d["ts"], WritePrecision.MS)
     )
-    for key, value in (("audio_rms_dbfs", a.get("rms_dbfs")), ("mains_v", pw.get("mains_v")),
-                       ("battery_v", pw.get("battery_v")), ("temp_c", d.get("temp_c"))):
+    for key, value in (
+        ("audio_rms_dbfs", a.get("rms_dbfs")),
+        ("mains_v", pw.get("mains_v")),
+        ("battery_v", pw.get("battery_v")),
+        ("temp_c", d.get("temp_c")),
+    ):
         if value is not None:
             p.field(key, float(value))
     out = [p]
     for c in d.get("clusters", []):
-        cp = (Point("cluster").tag("province", province).tag("commune", commune)
-              .tag("station", station).tag("cluster", str(c["id"])).field("relay_on", c["relay_on"])
-              .time(d["ts"], WritePrecision.MS))
+        cp = (
+            Point("cluster")
+            .tag("province", province)
+            .tag("commune", commune)
+            .tag("station", station)
+            .tag("cluster", str(c["id"]))
+            .field("relay_on", c["relay_on"])
+            .time(d["ts"], WritePrecision.MS)
+        )
         out.append(cp)
     return out
 
@@ -59,7 +75,7 @@ def main() -> None:
             with lock:
                 batch, pending[:] = list(pending), []
             for i in range(0, len(batch), BATCH):
-                body = "\n".join(batch[i:i + BATCH]).encode()
+                body = "\n".join(batch[i : i + BATCH]).encode()
                 r = http.request("POST", f"{url}/write?db={db}&precision=ms", body=body)
                 if r.status != 204:
                     print(f"write failed: {r.status} {r.data[:200]!r}", file=sys.stderr)
