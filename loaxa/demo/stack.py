@@ -32,12 +32,13 @@ from loaxa.sim.faults import FaultRates, build_plan
 from loaxa.sim.fleet import Fleet
 from loaxa.sim.gsm_modem import SimulatedGsmModem
 from loaxa.sim.inventory_gen import cao_bang_inventory, write_toml
+from loaxa.sim.showcase import with_showcase
 
 log = logging.getLogger(__name__)
 
-# Real-time thresholds for a fleet running `speed` times faster than real time.
+# Real-time thresholds for a fleet running `speed` times faster than real time (the telemetry
+# interval follows the speed, see demo_inventory).
 DEMO_DEFAULTS = {
-    "telemetry_interval_s": 2,
     "down_after_intervals": 4,
     "silence_after_min": 0.25,
     "unscheduled_after_min": 0.5,
@@ -47,9 +48,10 @@ DEMO_DEFAULTS = {
 }
 
 
-def demo_inventory(communes: int, seed: int, now: datetime) -> dict[str, Any]:
+def demo_inventory(communes: int, seed: int, now: datetime, speed: float = 30.0) -> dict[str, Any]:
     """The Cao Bằng demo inventory cut to ``communes`` communes (those with a serial gateway
-    first, so the demo shows one), with demo thresholds and a broadcast window around now."""
+    first, so the demo shows one), with demo thresholds and a broadcast window around now.
+    The agents report every 60 s of simulated time, i.e. every 60/speed real seconds."""
     inv = cao_bang_inventory(seed)
     gateway_communes = {s["commune"] for s in inv["stations"] if s.get("address") is not None}
     ordered = sorted(inv["communes"], key=lambda c: (c["code"] not in gateway_communes, c["code"]))
@@ -62,7 +64,8 @@ def demo_inventory(communes: int, seed: int, now: datetime) -> dict[str, Any]:
     inv["maintenance"] = [
         m for m in inv.get("maintenance", []) if m.get("station") in ids or m.get("commune") in keep
     ]
-    inv["defaults"] = {**inv["defaults"], **DEMO_DEFAULTS}
+    interval = max(1, round(60 / speed))
+    inv["defaults"] = {**inv["defaults"], **DEMO_DEFAULTS, "telemetry_interval_s": interval}
     start, end = now - timedelta(minutes=20), now + timedelta(hours=3)
     window = f"{start:%H:%M}-{end:%H:%M}"
     for schedule in inv["schedules"]:
@@ -101,7 +104,7 @@ class DemoOptions:
     speed: float = 30.0
     seed: int = 1
     lang: str = "vi"
-    fault_scale: float = 80.0  # the demo compresses weeks of realistic faults into minutes
+    fault_scale: float = 40.0  # the demo compresses weeks of realistic faults into minutes
 
 
 @dataclass
@@ -121,7 +124,8 @@ class DemoStack:
         self.influx = self._push(InfluxDB(work / "influxdb").start())
         self.modem = self._push(SimulatedGsmModem().start())
         self.mail = self._push(MailSink().start())
-        inv = demo_inventory(o.communes, o.seed, datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")))
+        now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+        inv = demo_inventory(o.communes, o.seed, now, o.speed)
         self.inventory_path = write_toml(inv, work / "inventory.toml", how="loaxa demo")
         self.fleet = Fleet(
             self.inventory_path,
@@ -145,6 +149,8 @@ class DemoStack:
             FaultRates().scaled(o.fault_scale),
             self.fleet.station_ids,
         )
+        # one fault of every kind in the first simulated hour: a short demo shows them all
+        plan = with_showcase(plan, self.fleet.inventory, self.fleet.station_ids)
         self.injector = self._push(FaultInjector(self.fleet, plan, on_event=self._on_fault).start())
         return self
 
