@@ -254,6 +254,16 @@ class Collector:
                 max_instances=1,
                 next_run_time=datetime.now(UTC) + timedelta(seconds=min(10.0, d.dashboard_feed_s)),
             )
+        self.scheduler.add_job(
+            self._job(self._midnight_checkpoint),
+            "cron",
+            hour=0,
+            minute=0,
+            second=30,
+            timezone=self.inventory.province.tz,
+            id="state_checkpoint",
+            coalesce=True,
+        )
         smtp = self.config.alerts.email if self.config.alerts.email.enabled else None
         self.export_jobs = register_export_jobs(
             self.scheduler, self.config.export, self.config.influx, self.inventory, smtp
@@ -261,6 +271,14 @@ class Collector:
         self.scheduler.start()
         if self.http is not None:
             self.http.start()
+
+    def _midnight_checkpoint(self) -> None:
+        """Every station's state at today's local midnight, so each day (and month) of the
+        export starts from a known state."""
+        tz = self.inventory.province.tz
+        midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        written = self.health.checkpoint(int(midnight.timestamp() * 1000))
+        log.info("state checkpoint at %s: %d stations", midnight.isoformat(), written)
 
     def _dashboard_feed(self) -> None:
         """station_info and month-to-date availability for the dashboards, read back from what

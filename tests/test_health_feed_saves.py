@@ -60,3 +60,22 @@ def test_saves_after_changes_and_every_30_s_when_quiet(tmp_path, monkeypatch):
     store.close()
     reloaded = HealthStore(tmp_path / "state.sqlite").load()
     assert reloaded is not None and reloaded["stations"]["cb-01267"]["state"] == "operating"
+
+
+def test_midnight_checkpoint_repeats_each_seen_station_state(tmp_path, monkeypatch):
+    """A station down since before the month still has a state point at the month's start."""
+    clock = [T0]
+    monkeypatch.setattr(health_feed, "now_ms", lambda: clock[0])
+    lines = Lines()
+    feed = HealthFeed(HealthEngine(load_inventory(INVENTORY)), HealthStore(tmp_path / "s"), lines,
+                      None)  # fmt: skip
+    feed.observe([reading(1, T0)])
+    clock[0] = T0 + 10 * 60_000  # nothing since: the station went down
+    feed.tick()
+    midnight = T0 + 3_600_000
+    lines.lines.clear()
+    assert feed.checkpoint(midnight) == 1  # only the station ever seen
+    (line,) = lines.lines
+    assert line.startswith("station_state,") and "station=cb-01267" in line
+    assert "state=down" in line and line.endswith(f" {midnight}")
+    assert feed.checkpoint(T0) == 0  # a real transition is already at that instant

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -87,6 +88,25 @@ class HealthFeed:
         taken under the lock, for ``loaxa status``, the demo screen and /metrics."""
         with self._lock:
             return fleet_view(self.engine, now_ms() if at_ms is None else at_ms)
+
+    def checkpoint(self, ts_ms: int) -> int:
+        """Write every seen station's state at ``ts_ms`` (a local midnight) as a station_state
+        point. The export trusts only points inside its period, so without this a station that
+        stayed down for a whole month would show as "no data" instead of 0 %."""
+        with self._lock:
+            lines = []
+            for sid, timeline in self.engine.transitions.items():
+                i = bisect_right([t.ts_ms for t in timeline], ts_ms)
+                if not i or timeline[i - 1].ts_ms == ts_ms:
+                    continue  # never seen then, or a real transition is already at ts_ms
+                t = timeline[i - 1]
+                commune = self.inventory.stations[sid].commune
+                down = t.state is State.LINK_DOWN
+                lines.append(
+                    state_point(ts_ms, self.province, commune, sid, t.state, t.cause, down)
+                )
+        self._write(lines)
+        return len(lines)
 
     def tick(self) -> None:
         now = now_ms()
