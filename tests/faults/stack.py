@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 from agent.mqtt_config import MqttConfig, StationConfig
@@ -138,9 +139,16 @@ def make_agent(
     return Publisher(STATIONS[station], cfg, queue, AgentState(tmp / station / "state"))
 
 
+_LAST_TS: weakref.WeakKeyDictionary[Publisher, int] = weakref.WeakKeyDictionary()
+
+
 def publish_reading(pub: Publisher, n: int, ts: int | None = None) -> Key:
-    """One telemetry reading; returns its key (seq is the queue's next one)."""
-    ts = ts if ts is not None else int(time.time() * 1000)
+    """One telemetry reading; returns its key (seq is the queue's next one). Without ``ts``,
+    now, but strictly after the agent's previous reading: InfluxDB keys a point by station and
+    time, so two readings in the same millisecond would be one point."""
+    if ts is None:
+        ts = max(int(time.time() * 1000), _LAST_TS.get(pub, 0) + 1)
+    _LAST_TS[pub] = ts
     seq = pub.queue.next_seq
     pub.publish(Kind.TELEMETRY, {"agent_uptime_s": n}, ts)
     return (pub.station.id, seq, ts)

@@ -24,6 +24,13 @@ from tests.faults.stack import (
 from tests.servers import Mosquitto, free_port, wait_until
 
 
+def wait_saved(broker: Mosquitto) -> None:
+    """Wait for the broker to save its store (sessions included) after this moment: a
+    collector's session is days old in production, not milliseconds."""
+    now, store = time.time(), broker.workdir / "mosquitto.db"
+    wait_until(lambda: store.exists() and store.stat().st_mtime > now, 30, what="broker saved")
+
+
 def produce(agents, stop: threading.Event, sent: list[Key]) -> None:
     n = 0
     while not stop.is_set():
@@ -39,6 +46,7 @@ def test_broker_kill_9_loses_nothing(
     no_leaked_threads, kills, tmp_path, mosquitto, influxdb, collector
 ):
     start_collector(collector)
+    wait_saved(mosquitto)
     agents = [make_agent(tmp_path, s, mosquitto.port) for s in STATIONS]
     sent: list[Key] = []
     stop = threading.Event()
@@ -102,6 +110,8 @@ def test_broker_kill_9_while_collector_away(
     sent: list[Key] = []
     try:
         start_collector(collector)
+        if not autosave:  # on_changes counts message changes only: it saves with the readings
+            wait_saved(broker)
         collector.signal(signal.SIGTERM)  # its persistent session keeps queueing at the broker
         agent.start()
         wait_until(lambda: agent.connected, 30, what="agent connected")
