@@ -55,13 +55,6 @@ class BufferedClient(paho.Client):
     def _buffered(self) -> int:
         return len(self._rbuf) - self._rpos if self._rsock is self._sock else 0
 
-    def _sock_close(self) -> None:
-        # Forget the old connection's bytes here: a new socket object may reuse the old one's
-        # address, so the identity check above alone can serve stale bytes to the new stream
-        # (seen after a broker kill -9: the collector reconnected and then ingested nothing).
-        self._rsock, self._rbuf, self._rpos = None, b"", 0
-        super()._sock_close()
-
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._buffered():
             if self._reads_left <= 0:
