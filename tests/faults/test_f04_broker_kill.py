@@ -90,8 +90,8 @@ def test_broker_kill_9_loses_nothing(
 @pytest.mark.parametrize(
     "autosave",
     [
-        pytest.param("", id="interval-1s"),
-        pytest.param("autosave_on_changes true", id="every-change"),
+        pytest.param("", id="interval-1s", marks=pytest.mark.slow),
+        pytest.param("autosave_on_changes true", id="every-change", marks=pytest.mark.slow),
     ],
 )
 def test_broker_kill_9_while_collector_away(

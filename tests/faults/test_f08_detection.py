@@ -136,7 +136,7 @@ def rig(tmp_path, mosquitto, influxdb, broker_proxy):
 
 SLOW = pytest.mark.slow
 SCENARIOS = [
-    pytest.param("crash", id="crash"),
+    pytest.param("crash", id="crash", marks=SLOW),
     pytest.param("half_open", id="half_open"),
     pytest.param("silence", id="silence", marks=SLOW),
     pytest.param("graceful", id="graceful", marks=SLOW),
