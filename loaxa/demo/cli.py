@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {path}")
         print(f"grafana: {grafana} (dashboards + provisioning; see dashboards/README.md)")
         print(f"alerts: {len(stack.modem.sent)} SMS, {len(stack.mail.messages)} e-mails")
+        print(f"InfluxDB data kept; to start it again: influxd -config {stack.influx.conf}")
         return 0
     finally:
         stack.stop()
