@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024  # > the WAL between checkpoints (wal_autocheckpoint)
+DEFAULT_RESERVE_BYTES = 512 * 1024  # > the WAL between checkpoints (wal_autocheckpoint=64)
 
 
 class DiskReserve:

@@ -100,7 +100,7 @@ class OfflineQueue:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.execute("PRAGMA wal_autocheckpoint=256")  # WAL < the disk reserve
+            self._db.execute("PRAGMA wal_autocheckpoint=64")  # WAL (256 KiB) < the disk reserve
             self._db.executescript(_SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
