@@ -56,7 +56,11 @@ class Bench:
         self.args, self.work = args, work
         for d in ("mosquitto", "influxdb"):
             (work / d).mkdir()
-        self.broker = Mosquitto(work / "mosquitto", persistence=False)
+        # The project's broker settings (deploy/mosquitto: 100 unacknowledged QoS 1 messages in
+        # flight per client), or --inflight N to see what the window costs an ack-after-fsync
+        # consumer (a later line in mosquitto.conf overrides an earlier one).
+        extra = f"max_inflight_messages {args.inflight}" if args.inflight else ""
+        self.broker = Mosquitto(work / "mosquitto", persistence=False, extra=extra)
         self.influxd = InfluxDB(work / "influxdb")
         self.inventory = write_inventory(work / "inventory.toml", args.stations)
         per_station = max(1, args.messages // args.stations)
@@ -297,6 +301,7 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(ALL), help=f"comma list of {ALL}, or collector-<N>p")
     ap.add_argument("--qos", default="1,0")
     ap.add_argument("--stall-s", type=float, default=15.0)
+    ap.add_argument("--inflight", type=int, default=0, help="broker max_inflight_messages")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.quick:
@@ -334,6 +339,7 @@ def main() -> None:
         "messages": b.total,
         "stations": args.stations,
         "publishers": args.publishers,
+        "broker_inflight": args.inflight or "project default (100)",
     }
     out.write_text(
         json.dumps(
