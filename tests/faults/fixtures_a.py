@@ -1,4 +1,4 @@
-"""Fixtures shared by fault cases 1-8 (imported by their modules: ``from ... import *``-free)."""
+"""Fixtures and helpers of fault cases 1-8 (the fixtures are registered in conftest.py)."""
 
 from __future__ import annotations
 
