@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.export.chart import write_chart
 from collector.export.config import ExportFormat
 from collector.export.csv_writer import write_csv
 from collector.export.influx_source import InfluxSource
@@ -52,6 +51,8 @@ def write_files(
         elif fmt is ExportFormat.XLSX:
             paths.append(write_xlsx(tables, directory, prefix, lang))
         else:
+            from collector.export.chart import write_chart  # matplotlib: only when charting
+
             paths.append(write_chart(tables, directory, prefix, lang, fmt.value))
         if progress:
             progress(1)
