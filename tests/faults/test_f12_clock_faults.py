@@ -38,6 +38,11 @@ def _skews(influxdb, station: str) -> list[int]:
     ]
 
 
+def _rejects(influxdb, reason: str) -> int:
+    query = f"SELECT count FROM ingest_reject WHERE reason = '{reason}'"
+    return sum(r["count"] for r in rows(influxdb, query))
+
+
 def _count(influxdb, station: str) -> int:
     return len(rows(influxdb, f"SELECT seq FROM telemetry WHERE station = '{station}'"))
 
@@ -64,24 +69,14 @@ def test_clock_faults_are_rejected_reported_and_visible(tmp_path, mosquitto, inf
                 what="clock_skew points of every faulty station",
             )
             wait_until(
-                lambda: (
-                    rows(influxdb, "SELECT count FROM ingest_reject WHERE reason = 'too_old'")
-                    and rows(influxdb, "SELECT count FROM ingest_reject WHERE reason = 'future_ts'")
-                ),
+                lambda: _rejects(influxdb, "too_old") == n and _rejects(influxdb, "future_ts") == n,
                 30,
-                what="ingest_reject points",
+                what="ingest_reject points counting every reject",
             )
             _, rejected, _ = collector.stats.snapshot()
     finally:
         agent.close()
-    too_old = sum(
-        r["count"]
-        for r in rows(influxdb, "SELECT count FROM ingest_reject WHERE reason = 'too_old'")
-    )
-    future = sum(
-        r["count"]
-        for r in rows(influxdb, "SELECT count FROM ingest_reject WHERE reason = 'future_ts'")
-    )
+    too_old, future = _rejects(influxdb, "too_old"), _rejects(influxdb, "future_ts")
     behind_ts = [
         r["time"] for r in rows(influxdb, f"SELECT seq FROM telemetry WHERE station = '{BEHIND}'")
     ]

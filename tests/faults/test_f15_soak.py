@@ -1,4 +1,4 @@
-"""Case 15: soak. A few hundred in-process agents (real Publishers) report once a second through
+"""Case 15: soak. 100-150 in-process agents (real Publishers) report once a second through
 real Mosquitto to the collector running as its own process (``loaxa collector``), into real
 InfluxDB, while the link misbehaves: each second 1 % of the agents lose their connection (a
 client-id takeover: the broker drops them, they reconnect with a new session and resend), and
@@ -41,9 +41,9 @@ from tests.servers import wait_until
 CASES = [  # (agents, seconds, broker restarts)
     pytest.param(100, int(os.environ.get("LOAXA_SOAK_S", "30")), True, id="fast"),
     pytest.param(
-        300, int(os.environ.get("LOAXA_SOAK_S", "600")), True, id="slow", marks=pytest.mark.slow
+        150, int(os.environ.get("LOAXA_SOAK_S", "600")), True, id="slow", marks=pytest.mark.slow
     ),
-]
+]  # at most ~150 in-process agents: paho's select() cannot watch a descriptor >= 1024
 
 
 def usage(pid: int | str) -> dict[str, int]:
@@ -120,7 +120,7 @@ def test_soak(tmp_path, mosquitto, influxdb, stations, duration_s, restarts):
                    what="collector subscribed")  # fmt: skip
         for pub in agents:
             pub.start()
-        _quiet(agents, 60)
+        _quiet(agents, 180)
         start = {"collector": usage(collector.pid), "agents": usage("self")}
         chaos.start()
         t0 = time.monotonic()
