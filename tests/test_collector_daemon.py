@@ -255,13 +255,17 @@ def test_influx_outage_spooled_reported_and_drained(collector, mosquitto, influx
         info.wait_for_publish(10)
     pub.close()
 
-    def unhealthy() -> dict | None:
+    def unhealthy_and_spooled() -> dict | None:
+        # ingest may still be spooling when the first write fails: wait for both
         report = healthz(collector.http_port)
-        return report if report and report["checks"]["influx_writable"] is False else None
+        if report and report["checks"]["influx_writable"] is False:
+            return report if report["spool_depth"] >= 50 else None  # held durably meanwhile
+        return None
 
-    report = wait_until(unhealthy, 30, what="/healthz reports InfluxDB unwritable")
+    report = wait_until(
+        unhealthy_and_spooled, 30, what="/healthz: InfluxDB unwritable, 50 messages spooled"
+    )
     assert report["ok"] is False
-    assert report["spool_depth"] >= 50  # held durably meanwhile
     assert collector.running
 
     influxdb.start()
