@@ -64,18 +64,28 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+CORE_COLUMNS = ("case", "sent", "stored", "duplicated", "lost")
+
+
 def format_table(table_rows: list[dict[str, Any]]) -> str:
-    """A plain-text table: one line per row, columns the union of all figure names."""
+    """A plain-text table: the counts every case shares as columns, each case's own figures
+    (delays, drops, detection seconds ...) as ``name=value`` in a last column."""
     if not table_rows:
         return "(no fault figures recorded)"
-    columns: list[str] = []
-    for row in table_rows:
-        columns += [k for k in row if k not in columns]
-    cells = [[_cell(r.get(c)) for c in columns] for r in table_rows]
+    columns = [c for c in CORE_COLUMNS if any(c in r for r in table_rows)]
+    cells = [
+        [_cell(r.get(c)) for c in columns]
+        + [", ".join(f"{k}={_cell(v)}" for k, v in r.items() if k not in CORE_COLUMNS)]
+        for r in table_rows
+    ]
+    columns.append("figures")
     widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths[:-1]) + "  " + "-" * len(columns[-1]))
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    ]
     return "\n".join(lines)
 
 
