@@ -36,6 +36,7 @@ from typing import Literal
 from agent.disk_reserve import DEFAULT_RESERVE_BYTES, DiskReserve
 
 log = logging.getLogger(__name__)
+EVICT_CHUNK_BYTES = 64 * 1024  # per eviction transaction on a full disk: fits the reserve
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 48  # bytes accounted per row for SQLite record/index overhead (approximate)
 
@@ -225,26 +226,35 @@ class OfflineQueue:
 
     def _evict_for_disk(self) -> int:
         """Disk full: the disk sets the bound now (90 % of what is queued), and the oldest
-        messages above it are evicted and counted as for the configured bound."""
+        messages above it are evicted and counted as for the configured bound. Evicted in
+        chunks, the WAL folded back after each: one big DELETE needs more WAL than the
+        released reserve holds (seen with a 16 MB queue)."""
         if not self._count:
             return 0
         self.max_bytes = max(1, int(self._bytes * 0.9))
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            count, freed = self._evict(self._bytes - self.max_bytes)
-            self._db.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._rollback()
-            log.error("disk full and evicting from %s failed: %s", self.path, err)
-            return 0
-        self._checkpoint()  # the freed pages are reused once the WAL is folded back
-        self._count -= count
-        self._bytes -= freed
-        log.error(
-            "disk full: queue %s bounded to %d bytes, evicted the %d oldest messages",
-            self.path, self.max_bytes, count,
-        )  # fmt: skip
-        return count
+        total = 0
+        while self._bytes > self.max_bytes:
+            chunk = min(self._bytes - self.max_bytes, EVICT_CHUNK_BYTES)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                count, freed = self._evict(chunk)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                log.error("disk full and evicting from %s failed: %s", self.path, err)
+                break
+            if not count:
+                break
+            self._checkpoint()  # the freed pages are reused once the WAL is folded back
+            self._count -= count
+            self._bytes -= freed
+            total += count
+        if total:
+            log.error(
+                "disk full: queue %s bounded to %d bytes, evicted the %d oldest messages",
+                self.path, self.max_bytes, total,
+            )  # fmt: skip
+        return total
 
     def _rollback(self) -> None:
         if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
