@@ -39,6 +39,7 @@ class StationLifecycle:
     _pending_down: set[str] | None  # DOWN, no incident yet: waiting for damping (None: rebuild)
 
     def _live_state(self, sid: str, rt: StationRuntime) -> State:
+        """The state the evidence shows now; HealthEngine (the one subclass) defines it."""
         raise NotImplementedError
 
     def _th(self, sid: str) -> Thresholds:
