@@ -58,13 +58,12 @@ def _redirect_logs(path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from loaxa.demo.finish import export_period, grafana_folder
-    from loaxa.demo.stack import DemoOptions, DemoStack, clean
+    from loaxa.demo.stack import DemoOptions, DemoStack
 
     if not 1 <= args.communes <= 56 or args.speed <= 0 or args.minutes <= 0:
         print("--communes must be 1-56, --speed and --minutes > 0", file=sys.stderr)
         return 2
     workdir = args.workdir.resolve() / time.strftime("%Y%m%d-%H%M%S")
-    clean(workdir)
     workdir.mkdir(parents=True)
     _redirect_logs(workdir / "demo.log")
     stop = threading.Event()

@@ -11,8 +11,6 @@ the current local time so that silent broadcasts can be seen at any hour.
 from __future__ import annotations
 
 import logging
-import shutil
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -267,20 +265,19 @@ class DemoStack:
                 log.exception("stopping %s failed", type(thing).__name__)
 
     def stop_all_but_influx(self) -> None:
-        """Stop the fleet and the collector (it flushes to InfluxDB) before the export."""
-        for thing in (self.injector, self.collector, self.fleet):
-            if thing in self._stack:
-                self._stack.remove(thing)
-                thing.stop()
+        """Stop the faults, let the collector write its spool to InfluxDB (the export reads
+        InfluxDB; what stays in the spool would be missing from it), then stop the collector
+        and the fleet (the collector first: its serial gateways would report the lines gone)."""
+        self._stop(self.injector)
+        deadline = time.monotonic() + 30.0
+        while self.collector.storage.snapshot().get("spool_depth", 0) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        self._stop(self.collector)
+        self._stop(self.fleet)
 
-    def wait_flushed(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.collector.storage.snapshot().get("spool_depth", 0) == 0:
-                return
-            threading.Event().wait(0.2)
-
-
-def clean(workdir: Path) -> None:
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    def _stop(self, thing: Any) -> None:
+        if thing in self._stack:
+            self._stack.remove(thing)
+            thing.stop()
