@@ -51,6 +51,10 @@ class Recorder:
         with self._lock:
             return [m for t, m, _ in self.messages if m.get("kind") == kind]
 
+    def last(self, kind: str) -> dict:
+        """The newest message of ``kind``, or {} before any arrived (polling must not raise)."""
+        return (self.of(kind) or [{}])[-1]
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
@@ -190,7 +194,7 @@ def test_eviction_is_reported_when_the_link_returns(tmp_path, mosquitto, recorde
     try:
         wait_until(lambda: recorder.of("event"), 20, what="QUEUE_EVICTED event")
         wait_until(lambda: len(pub.queue) == 0, 20, what="queue drained")
-        wait_until(lambda: recorder.of("telemetry")[-1]["seq"] == 199, 20, what="last telemetry")
+        wait_until(lambda: recorder.last("telemetry").get("seq") == 199, 20, what="last telemetry")
     finally:
         pub.stop()
     event = recorder.of("event")[0]
