@@ -2,6 +2,7 @@
 
     loaxa collector --config /etc/loaxa/collector.toml           run until SIGTERM/SIGINT
     loaxa collector --config FILE --check                        validate config + inventory
+    (a config with [group] runs the process as one member of a collector group: GROUP.md)
     loaxa status --config FILE                                   station table from the state store
     loaxa ack 123 --config FILE --by "Nông Văn Minh"             acknowledge an alert
     loaxa ack 123 --ops-config operators/loaxa-ops.toml --province cao-bang --by NAME
@@ -95,6 +96,15 @@ def _run(args: argparse.Namespace) -> int:
     from collector.health.store import StoreError
     from collector.storage import StorageError
 
+    if config.group is not None:  # one member of a collector group (collector/GROUP.md)
+        from collector.group.locks import GroupLockError
+        from collector.group.member import GroupConfigError, GroupMember
+
+        try:
+            return GroupMember(config).run()
+        except (GroupConfigError, GroupLockError) as err:
+            print(f"collector group member cannot start: {err}", file=sys.stderr)
+            return 1
     try:
         collector = Collector(config)
     except (StorageError, StoreError, OSError) as err:

@@ -9,6 +9,7 @@
     [health]           HealthConfig         (collector/health/config.py)
     [alerts]           AlertsConfig         (collector/alerts/config.py)
     [http]             HttpConfig           (collector/http.py)
+    [group]            GroupConfig          (collector/group/config.py: scale-out, GROUP.md)
 
 ``load_config`` validates without touching the network; an error names the key path
 (``mqtt.port: Input should be less than or equal to 65535``). Relative paths are resolved
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from collector.alerts.config import AlertsConfig
 from collector.export.config import ExportConfig
+from collector.group.config import GroupConfig
 from collector.health.config import HealthConfig
 from collector.http import HttpConfig
 from collector.ingest.config import MqttConfig, SerialGatewayConfig, ValidationConfig
@@ -69,6 +71,9 @@ class CollectorConfig(BaseModel):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    group: GroupConfig | None = Field(
+        None, description="run as one member of a collector group (collector/GROUP.md)"
+    )
 
     @model_validator(mode="after")
     def _unique_gateways(self) -> CollectorConfig:
@@ -121,6 +126,7 @@ def _resolve_paths(config: CollectorConfig, base: Path) -> CollectorConfig:
     daemon = config.daemon.model_copy(update={"state_db": at(config.daemon.state_db)})
     alerts = config.alerts.model_copy(update={"templates_dir": at(config.alerts.templates_dir)})
     export = config.export.model_copy(update={"directory": at(config.export.directory)})
+    group = config.group and config.group.model_copy(update={"dir": at(config.group.dir)})
     return config.model_copy(
         update={
             "inventory": at(config.inventory),
@@ -128,5 +134,6 @@ def _resolve_paths(config: CollectorConfig, base: Path) -> CollectorConfig:
             "daemon": daemon,
             "alerts": alerts,
             "export": export,
+            "group": group,
         }
     )

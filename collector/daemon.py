@@ -41,7 +41,7 @@ from collector.ingest.serial_gateway import SerialGateway
 from collector.ingest.sink import StorageSink
 from collector.ingest.stats import IngestStats
 from collector.ingest.validate import RejectReason
-from collector.inventory import load_inventory
+from collector.inventory import Inventory, load_inventory
 from collector.metrics import (
     CollectorMetrics,
     alerts_families,
@@ -88,9 +88,10 @@ class WriteWatch:
 
 
 class Collector:
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, inventory: Inventory | None = None) -> None:
+        """``inventory``: instead of ``config.inventory``'s (a group partition's share of it)."""
         self.config = config
-        self.inventory = load_inventory(config.inventory)
+        self.inventory = inventory if inventory is not None else load_inventory(config.inventory)
         province = self.inventory.province.slug
         config.daemon.state_db.parent.mkdir(parents=True, exist_ok=True)
         self.storage = Storage(config.storage)

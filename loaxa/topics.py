@@ -47,6 +47,13 @@ def subscription(province: str = "+") -> str:
     return f"{ROOT}/{VERSION}/{province}/+/+/+"
 
 
+def commune_subscription(province: str, commune: str) -> str:
+    """Filter matching every station topic of one commune (a collector group partitions by it)."""
+    for name, value in (("province", province), ("commune", commune)):
+        check_segment(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{commune}/+/+"
+
+
 def parse_station_topic(topic: str) -> tuple[str, str, str, Kind]:
     """Split a v1 station topic into (province, commune, station, kind); TopicError if not one."""
     parts = topic.split("/")

@@ -1,0 +1,1 @@
+"""Scale-out: several collector processes share one province, each partition owned by one."""
