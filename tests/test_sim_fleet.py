@@ -89,6 +89,16 @@ def telemetry(sub: Subscriber, station: str, pred=lambda p: True) -> list[dict]:
     return [p for p in sub.of(station, "telemetry") if pred(p)]
 
 
+def is_on_battery(p: dict) -> bool:
+    """Telemetry without a controller reading (a slow first HELLO) has no "power": not raise."""
+    return bool(p.get("power", {}).get("on_battery"))
+
+
+def level(p: dict, missing: float) -> float:
+    """The audio RMS, or ``missing`` when the telemetry carries no level."""
+    return p.get("audio", {}).get("rms_dbfs", missing)
+
+
 def data_seqs(sub: Subscriber, station: str) -> list[int]:
     kinds = ("telemetry", "event", "broadcast")
     return sorted({p["seq"] for k in kinds for p in sub.of(station, k)})
@@ -106,8 +116,10 @@ def test_small_fleet_publishes_valid_telemetry(fleet_of, sub):
         ANY_PAYLOAD.validate_python(payload)  # the real agent wrote schema v1
         station = INVENTORY.stations[payload["station"]]
         assert topic.startswith(f"loaxa/v1/cao-bang/{station.commune}/{station.id}/")
-    first = telemetry(sub, ids[0])[0]
-    assert first["controller"] == "ok" and first["power"]["on_battery"] is False
+    # A loaded machine may tick the first telemetry before the controller's first answer.
+    first = wait_until(lambda: telemetry(sub, ids[0], lambda p: p["controller"] == "ok"), 20,
+                       what="telemetry with controller readings")[0]  # fmt: skip
+    assert first["power"]["on_battery"] is False
     assert [c["kind"] for c in first["clusters"]] == INVENTORY.stations[ids[0]].clusters
     assert all(sub.of(sid, "status")[0]["state"] == "online" for sid in ids)
 
@@ -137,8 +149,8 @@ def test_power_cut_shows_on_battery_then_restored(fleet_of, sub):
     handle = fleet_of([sid]).stations[sid]
     wait_until(lambda: telemetry(sub, sid), 20, what="first telemetry")
     handle.power_lost()
-    on_battery = wait_until(lambda: telemetry(sub, sid, lambda p: p["power"]["on_battery"]),
-                            20, what="on_battery telemetry")  # fmt: skip
+    on_battery = wait_until(lambda: telemetry(sub, sid, is_on_battery), 20,
+                            what="on_battery telemetry")  # fmt: skip
     assert "mains_v" not in on_battery[0]["power"] and on_battery[0]["power"]["battery_v"] < 13
     wait_until(lambda: [e for e in sub.of(sid, "event") if e["code"] == "power_lost"], 20,
                what="power_lost event")  # fmt: skip
@@ -147,9 +159,14 @@ def test_power_cut_shows_on_battery_then_restored(fleet_of, sub):
         lambda: [e for e in sub.of(sid, "event") if e["code"] == "power_restored"], 20,
         what="power_restored event",
     )  # fmt: skip
-    after = wait_until(lambda: telemetry(sub, sid, lambda p: p["seq"] > restored[0]["seq"]), 20,
-                       what="telemetry after the restore")  # fmt: skip
-    assert after[0]["power"]["on_battery"] is False and after[0]["power"]["mains_v"] > 200
+
+    def on_mains(p: dict) -> bool:  # a reading polled before the restore may still come first
+        power = p.get("power", {})
+        return p["seq"] > restored[0]["seq"] and power.get("on_battery") is False and (
+            power.get("mains_v", 0) > 200
+        )
+
+    wait_until(lambda: telemetry(sub, sid, on_mains), 20, what="mains in telemetry after restore")
 
 
 def test_battery_flat_goes_dark_and_boots_again(fleet_of, sub):
@@ -177,13 +194,14 @@ def test_battery_flat_goes_dark_and_boots_again(fleet_of, sub):
 def test_amp_fault_silence_and_clock_reset(fleet_of, sub):
     sid = FM24  # on air around the clock, so a stuck source shows at any hour
     handle = fleet_of([sid]).stations[sid]
-    wait_until(lambda: telemetry(sub, sid, lambda p: p["audio"]["rms_dbfs"] > -50), 20,
+    wait_until(lambda: telemetry(sub, sid, lambda p: level(p, -200) > -50), 20,
                what="on-air audio")  # fmt: skip
     handle.set_amp_fault(True)
-    wait_until(lambda: telemetry(sub, sid, lambda p: p["amp"] == "fault"), 20, what="amp fault")
-    assert [e for e in sub.of(sid, "event") if e["code"] == "amp_fault"]
+    wait_until(lambda: telemetry(sub, sid, lambda p: p.get("amp") == "fault"), 20, what="amp fault")
+    wait_until(lambda: [e for e in sub.of(sid, "event") if e["code"] == "amp_fault"], 20,
+               what="amp_fault event")  # fmt: skip
     handle.set_stuck_source(True)
-    wait_until(lambda: telemetry(sub, sid, lambda p: p["audio"]["rms_dbfs"] < -60), 20,
+    wait_until(lambda: telemetry(sub, sid, lambda p: level(p, 0) < -60), 20,
                what="silent broadcast")  # fmt: skip
     handle.set_clock_offset(-3 * 365 * 86400)
     years_ago = (time.time() - 2 * 365 * 86400) * 1000
@@ -227,7 +245,7 @@ def test_large_fleet_runs_in_worker_processes(mosquitto, tmp_path, sub):
         for sid in ids:
             wait_until(lambda sid=sid: telemetry(sub, sid), 30, what=f"telemetry of {sid}")
         fleet.stations[ids[0]].power_lost()  # forwarded to the worker
-        wait_until(lambda: telemetry(sub, ids[0], lambda p: p["power"]["on_battery"]), 20,
+        wait_until(lambda: telemetry(sub, ids[0], is_on_battery), 20,
                    what="on_battery from a worker's station")  # fmt: skip
         fleet.stations[ids[3]].power_lost()
         fleet.stations[ids[3]].power_flat()  # link cut here, agent stopped there
