@@ -81,8 +81,10 @@ def _publisher(port: int, items, t0_ms: int, out) -> None:
 
 class Point:
     def __init__(self, name: str, stations: int, interval_s: int, intervals: int,
-                 work: Path, broker: Mosquitto, influxd: InfluxDB) -> None:  # fmt: skip
+                 work: Path, broker: Mosquitto, influxd: InfluxDB,
+                 index_patch: bool = False) -> None:  # fmt: skip
         self.name, self.stations, self.interval_s = name, stations, interval_s
+        self.index_patch = index_patch
         self.work, self.broker, self.influxd = work / name, broker, influxd
         self.work.mkdir()
         self.db = f"scale_{name}"
@@ -98,8 +100,9 @@ class Point:
         self.health_url = f"http://127.0.0.1:{http_port}/healthz"
         config = collector_config(self.work, self.work / "inventory.toml", self.broker.port,
                                   self.influxd.url, self.db, http_port)  # fmt: skip
-        argv = [sys.executable, str(HERE / "scale_collector.py"), str(self.tick_log), "--",
-                "collector", "--config", str(config)]  # fmt: skip
+        argv = [sys.executable, str(HERE / "scale_collector.py"), str(self.tick_log),
+                *(["--index-stations-of"] if self.index_patch else []),
+                "--", "collector", "--config", str(config)]  # fmt: skip
         self.log = self.work / "collector.log"
         with open(self.log, "ab") as out:
             return subprocess.Popen(argv, cwd=HERE.parent, stdout=out, stderr=subprocess.STDOUT)
@@ -138,16 +141,22 @@ class Point:
         out = _CTX.Queue()
         pub = _CTX.Process(target=_publisher, args=(self.broker.port, self.items, t0_ms, out))
         pub.start()
-        span = due[-1] - time.time()
-        pub_report = out.get(timeout=span + 600)
-        pub.join(30)
-        t_sent = time.time()
-        total = len(self.items)
-        done = _wait_stored(sampler, total, stall_s=60 + self.interval_s)
-        t_stored = time.time()
-        mem = self._memory(proc)
-        sampler.stop()
-        ticks = [json.loads(x) for x in self.tick_log.read_text().splitlines() if x.strip()]
+        try:
+            pub_report = out.get(timeout=due[-1] - time.time() + 600)
+            t_sent = time.time()
+            total = len(self.items)
+            done = _wait_stored(sampler, total, stall_s=60 + self.interval_s)
+            t_stored = time.time()
+            mem = self._memory(proc, 600 if done.stored >= total else 120)
+        finally:
+            sampler.stop()
+            pub.join(10)
+            if pub.is_alive():
+                pub.terminate()
+                pub.join(10)
+        lines = [json.loads(x) for x in self.tick_log.read_text().splitlines() if x.strip()]
+        ticks = [x for x in lines if "tick_s" in x]
+        running = lines[-1]["t"] if lines and lines[-1].get("start") else None
         steady_from = t0_ms / 1000 + self.interval_s
         stored = done.stored
         res = {
@@ -168,6 +177,8 @@ class Point:
             **mem,
             "ticks_during_load": tick_figures(ticks, t0_ms / 1000, t_stored),
             "ticks_all": tick_figures(ticks, 0, time.time()),
+            "tick_running_at_end_s": round(time.time() - running, 1) if running else 0,
+            "index_stations_of_patch": self.index_patch,
             "count_query_max_s": round(max(s.query_s for s in sampler.samples), 3),
             "collector_log_warnings": _warnings(self.log),
             "prepare_s": round(self.prepare_s, 1),
@@ -175,15 +186,16 @@ class Point:
         res["holds"] = _holds(res, self.interval_s)
         return res
 
-    def _memory(self, proc: subprocess.Popen) -> dict:
+    def _memory(self, proc: subprocess.Popen, timeout_s: float) -> dict:
         """RSS once the health state holds every station (every one has a state)."""
 
         def all_seen() -> bool:
             lines = self.tick_log.read_text().splitlines() if self.tick_log.exists() else []
-            return bool(lines) and json.loads(lines[-1])["seen"] >= self.stations
+            seen = [json.loads(x).get("seen", 0) for x in lines if '"seen"' in x]
+            return bool(seen) and seen[-1] >= self.stations
 
         try:
-            wait_until(all_seen, 600, interval=1.0, what="health state of every station")
+            wait_until(all_seen, timeout_s, interval=1.0, what="health state of every station")
             seen = True
         except TimeoutError:
             seen = False
@@ -228,8 +240,9 @@ def _holds(res: dict, interval_s: float) -> bool:
 
 def summary(r: dict) -> str:
     s, t = r["steady"], r["ticks_during_load"]
+    name = r["point"] + ("+index" if r["index_stations_of_patch"] else "")
     return (
-        f"{r['point']:<9} {r['stations']:>7,} st/{r['interval_s']:>2} s  "
+        f"{name:<15} {r['stations']:>7,} st/{r['interval_s']:>2} s  "
         f"offered {s.get('offered_msg_s', 0):>7,.1f}  "
         f"stored {s.get('stored_msg_s', 0):>7,.1f} msg/s  "
         f"lost {r['lost']}  max age {r['max_age_unstored_s']} s  "
@@ -247,6 +260,12 @@ def main() -> None:
     ap.add_argument("--points", default="1k,10k,100k,national")
     ap.add_argument("--intervals", type=int, default=0, help="override intervals per point")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--index-stations-of",
+        action="store_true",
+        help="run the collector with a per-commune index for Inventory.stations_of "
+        "(bench/scale_collector.py): what the daemon does once that scan is fixed",
+    )
     args = ap.parse_args()
     names = ["quick"] if args.quick else [n for n in args.points.split(",") if n]
     if unknown := [n for n in names if n not in POINTS]:
@@ -264,7 +283,7 @@ def main() -> None:
             for name in names:
                 stations, interval_s, intervals = POINTS[name]
                 point = Point(name, stations, interval_s, args.intervals or intervals,
-                              work, broker, influxd)  # fmt: skip
+                              work, broker, influxd, args.index_stations_of)  # fmt: skip
                 print(f"{name}: {len(point.items):,} readings prepared in "
                       f"{point.prepare_s:.1f} s; running", flush=True)  # fmt: skip
                 res = point.run()
