@@ -139,11 +139,24 @@ def encode_line(
     return "".join(parts)
 
 
-# encode_point: the series part (measurement + tags) of each distinct series encoded once. A
-# fleet's lines repeat a few thousand series; the cache is cleared when it grows past its bound.
+# encode_point: the series part (measurement + tags) of each distinct series encoded once, and
+# each field key's "key=" prefix once. A fleet's lines repeat a few thousand series and a few
+# dozen field keys; each cache is cleared when it grows past its bound.
 _SERIES_MAX = 200_000
 _series_heads: dict[tuple[str, tuple[tuple[str, str | None], ...]], str] = {}
 _PROBE_TAIL = " _=true 0"
+_FIELD_KEYS_MAX = 65_536
+_field_prefixes: dict[str, str] = {}
+
+
+def _field_prefix(key: str) -> str:
+    prefix = _field_prefixes.get(key)
+    if prefix is None:
+        prefix = f"{_escaped_key(key) or _key('field key', key)}="
+        if len(_field_prefixes) >= _FIELD_KEYS_MAX:
+            _field_prefixes.clear()
+        _field_prefixes[key] = prefix
+    return prefix
 
 
 def encode_point(
@@ -173,13 +186,16 @@ def encode_point(
         elif t is int:
             text = f"{v}i"
         else:
-            text = format_value(k, v)
-        body.append(f"{_escaped_key(k) or _key('field key', k)}={text}")
+            text = format_value(k, v)  # the value's error comes first, as in encode_line
+        body.append(_field_prefixes.get(k) or _field_prefix(k))
+        body.append(text)
+        body.append(",")
     if not body:
         raise LineProtocolError(f"{measurement}: a point needs at least one field")
     if type(ts_ms) is not int or ts_ms < 0:
         raise LineProtocolError(f"{measurement}: timestamp {ts_ms!r} is not an int of ms >= 0")
-    return f"{head} {','.join(body)} {ts_ms}"
+    body[-1] = f" {ts_ms}"
+    return f"{head} {''.join(body)}"
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
