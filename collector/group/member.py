@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig
 from collector.daemon import Collector
+from collector.group.durable import make_durable
 from collector.group.locks import FileLock, Membership, partition_lock
 from collector.group.partitions import (
     acquire_order,
@@ -53,6 +54,7 @@ class Running:
     collector: Collector
     since_ms: int
     start_s: float
+    connected_ms: int | None = None  # first CONNACK of its session: the partition is live
     taken_over: threading.Event = field(default_factory=threading.Event)
 
 
@@ -129,8 +131,9 @@ class GroupMember:
             self.cooldown_until[k] = time.monotonic() + 10 * self.group.poll_s
             lock.release()
             return
+        make_durable(collector)
         running = Running(k, lock, collector, _now_ms(), 0.0)
-        self._watch_takeover(running)
+        self._watch_session(running)
         try:
             collector.start()
         except Exception:
@@ -148,10 +151,17 @@ class GroupMember:
             k, len(communes), len(inventory.stations), running.start_s,
         )  # fmt: skip
 
-    def _watch_takeover(self, running: Running) -> None:
-        """Chain paho's on_disconnect: on "Session taken over", stop reconnecting at once."""
+    def _watch_session(self, running: Running) -> None:
+        """Chain paho's callbacks: note the first connection; on "Session taken over", stop
+        reconnecting at once."""
         client = running.collector.mqtt.client
-        inner = client.on_disconnect
+        inner, inner_connect = client.on_disconnect, client.on_connect
+
+        def on_connect(c, userdata, flags, reason_code, properties) -> None:
+            if inner_connect is not None:
+                inner_connect(c, userdata, flags, reason_code, properties)
+            if running.connected_ms is None and not reason_code.is_failure:
+                running.connected_ms = _now_ms()
 
         def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
             if getattr(reason_code, "value", reason_code) == SESSION_TAKEN_OVER:
@@ -161,6 +171,7 @@ class GroupMember:
                 inner(c, userdata, flags, reason_code, properties)
 
         client.on_disconnect = on_disconnect
+        client.on_connect = on_connect
 
     def _release(self, k: int) -> None:
         running = self.running.pop(k)
@@ -186,6 +197,7 @@ class GroupMember:
                 str(k): {
                     "since_ms": r.since_ms,
                     "start_s": round(r.start_s, 3),
+                    "connected_ms": r.connected_ms,
                     "connected": r.collector.mqtt.connected,
                 }
                 for k, r in sorted(self.running.items())
