@@ -227,7 +227,8 @@ class ControllerLink:
                 if not need_hello:
                     need_hello = not self._poll(MessageType.TELEMETRY)
                 if not need_hello and now >= next_sync:
-                    self._time_sync()
+                    # Unanswered, it counts as lost like a poll: HELLO and TIME_SYNC on return.
+                    need_hello = not self._time_sync()
                     next_sync = now + cfg.time_sync_interval_s
             self._pump(min(next_poll, time.monotonic() + 0.5), lambda f: False)
 
@@ -246,7 +247,8 @@ class ControllerLink:
                 return True
         return True  # it answers; the requested message comes with the next cycle
 
-    def _time_sync(self) -> None:
+    def _time_sync(self) -> bool:
+        """Send the time; False when the controller did not answer at all."""
         sync_type = int(MessageType.TIME_SYNC)
 
         def answers(f: Frame, seq: int) -> bool:
@@ -258,6 +260,7 @@ class ControllerLink:
             log.warning("controller did not ACK TIME_SYNC")
         else:
             self._counts["time_syncs"] += 1
+        return answer is not None
 
     def _request(self, message: Message, answers: Answers) -> Frame | None:
         """Send with retries (same seq each time, FP-TIME-2); the answer or a NACK of it.

@@ -12,7 +12,7 @@ from cobs import cobs
 from serial import rfc2217
 
 from agent.controller import ControllerConfig, ControllerLink
-from firmware_protocol import EventCode, Nack, NackReason, Priority, Source, crc16
+from firmware_protocol import EventCode, Nack, NackReason, Priority, Source, TimeSync, crc16
 from loaxa.sim.mcu import SimulatedMcu
 from tests.servers import wait_until
 
@@ -142,6 +142,38 @@ def test_mute_controller_is_unreachable_then_hello_reread(sim, link_factory):
     wait_until(lambda: len(rec.hellos) >= 2, 10, what="HELLO re-read")
     assert rec.reachable[:3] == [True, False, True], rec.reachable
     assert link.stats["reopens"] == 0  # the port itself never went away
+
+
+class HangsAtTimeSync(SimulatedMcu):
+    """Answers HELLO and TELEMETRY, then hangs when the first TIME_SYNC arrives."""
+
+    hung = False
+
+    def _handle(self, frame) -> None:
+        if isinstance(frame.message, TimeSync) and not self.hung:
+            self.hung = True
+            self.mute(True)
+        super()._handle(frame)
+
+
+def test_controller_hung_at_time_sync_gets_hello_and_time_again():
+    """Muted right after the first TELEMETRY (CI caught it by chance under load): the
+    unanswered TIME_SYNC marks it unreachable, and its return re-reads HELLO and syncs."""
+    mcu = HangsAtTimeSync(address=7).start()
+    rec = Recorder()
+    cfg = ControllerConfig(url=mcu.path, address=7, poll_interval_s=0.2,
+                           response_timeout_ms=150, retries=2)  # fmt: skip
+    link = ControllerLink(cfg, **rec.callbacks()).start()
+    try:
+        wait_until(lambda: rec.reachable[-1:] == [False], 10, what="unreachable at TIME_SYNC")
+        assert len(rec.hellos) == 1 and mcu.last_time_sync is None
+        mcu.mute(False)
+        wait_until(lambda: len(rec.hellos) >= 2, 10, what="HELLO re-read")
+        wait_until(lambda: link.stats["time_syncs"] >= 1, 10, what="TIME_SYNC after the return")
+        assert rec.reachable[:3] == [True, False, True] and mcu.last_time_sync is not None
+    finally:
+        link.stop()
+        mcu.stop()
 
 
 def test_missing_port_at_start_is_reported_and_retried(tmp_path):
