@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers import InfluxDB, Mosquitto
+
+# Property tests judge results, not speed: Hypothesis' default 200 ms deadline and its too_slow
+# health check fail ("Unreliable test timings") on a loaded CI machine. Tests that pass their
+# own @settings keep them; what they leave unset comes from here.
+settings.register_profile(
+    "loaxa", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("loaxa")
 
 
 @pytest.fixture
