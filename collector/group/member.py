@@ -7,9 +7,10 @@ or tries the free partitions' locks until it holds its share. A partition runs a
 ``Collector`` (its threads) inside this process.
 
 The broker is the second guard: if it ever gives a partition's session to another client
-(MQTT 5 reason "Session taken over", 0x8E), that partition's collector stops at once without
-reconnecting, its lock is released and the partition is left alone for
-``group.takeover_cooldown_s``: two owners never fight over one session.
+(MQTT 5 reason "Session taken over", 0x8E, or repeated drops right after connecting: see
+``_watch_session``), that partition's collector stops at once without reconnecting, its lock
+is released and the partition is left alone for ``group.takeover_cooldown_s``: two owners
+never fight over one session.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from collector.inventory import load_inventory
 
 log = logging.getLogger("collector.group")
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason code
+CONTESTED_DROPS, CONTESTED_WITHIN_S = 3, 5.0
 
 
 class GroupConfigError(ValueError):
@@ -152,19 +154,29 @@ class GroupMember:
         )  # fmt: skip
 
     def _watch_session(self, running: Running) -> None:
-        """Chain paho's callbacks: note the first connection; on "Session taken over", stop
-        reconnecting at once."""
+        """Chain paho's callbacks: note each connection; when the session is taken over, stop
+        reconnecting at once. Taken over = DISCONNECT reason 0x8E, or (a broker that just closes
+        the socket, as Mosquitto 2.0.11 does) ``CONTESTED_DROPS`` drops in a row, each within
+        ``CONTESTED_WITHIN_S`` of its connection: two clients with one id knocking each other off.
+        """
         client = running.collector.mqtt.client
         inner, inner_connect = client.on_disconnect, client.on_connect
+        last_connect = [0.0]
+        quick_drops = [0]
 
         def on_connect(c, userdata, flags, reason_code, properties) -> None:
             if inner_connect is not None:
                 inner_connect(c, userdata, flags, reason_code, properties)
-            if running.connected_ms is None and not reason_code.is_failure:
-                running.connected_ms = _now_ms()
+            if not reason_code.is_failure:
+                last_connect[0] = time.monotonic()
+                if running.connected_ms is None:
+                    running.connected_ms = _now_ms()
 
         def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
-            if getattr(reason_code, "value", reason_code) == SESSION_TAKEN_OVER:
+            quick = time.monotonic() - last_connect[0] < CONTESTED_WITHIN_S
+            quick_drops[0] = quick_drops[0] + 1 if quick else 0
+            code = getattr(reason_code, "value", reason_code)
+            if code == SESSION_TAKEN_OVER or quick_drops[0] >= CONTESTED_DROPS:
                 running.taken_over.set()
                 c.disconnect()  # state DISCONNECTED: paho's loop ends instead of reconnecting
             if inner is not None:
