@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := mosquitto mosquitto-clients influxdb gcc make
+# openssl: the TLS tests make a throwaway PKI; tzdata: zoneinfo Asia/Ho_Chi_Minh (not in every minimal image)
+APT_PACKAGES := mosquitto mosquitto-clients influxdb gcc make openssl tzdata
 
 .PHONY: help setup system-deps venv test lint demo faults bench clean
 
