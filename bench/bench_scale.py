@@ -111,7 +111,7 @@ class Point:
         """A probe (the first station's reading, session 0, fixed ts: one point however often
         it is stored) until InfluxDB holds it: the collector is subscribed and writing."""
         st = self.inv["stations"][0]
-        ts = int(time.time() * 1000) - 1000 * self.interval_s
+        ts = int(time.time() * 1000) - 5000  # older than every scheduled reading
         topic = station_topic(self.inv["province"]["slug"], st["commune"], st["id"], Kind.TELEMETRY)
         probe = to_json(Telemetry(station=st["id"], session=0, seq=0, ts=ts, agent_uptime_s=1))
 
