@@ -100,5 +100,10 @@ def test_serial_gateways_are_refused(config):
     cfg = config.model_copy(update={"serial_gateways": [{"id": "gw", "url": "loop://"}]})
     with pytest.raises(GroupConfigError, match="serial_gateways"):
         GroupMember(cfg)
+    sms = config.alerts.model_copy(
+        update={"sms": config.alerts.sms.model_copy(update={"enabled": True})}
+    )
+    with pytest.raises(GroupConfigError, match=r"alerts\.sms: partitions cannot share"):
+        GroupMember(config.model_copy(update={"alerts": sms}))
     with pytest.raises(GroupConfigError, match=r"no \[group\]"):
         GroupMember(config.model_copy(update={"group": None}))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig
 from collector.daemon import Collector
+from collector.group.codes import prefix_codes
 from collector.group.durable import make_durable
 from collector.group.locks import FileLock, Membership, partition_lock
 from collector.group.partitions import (
@@ -72,6 +73,11 @@ class GroupMember:
             raise GroupConfigError(
                 "serial_gateways: a group member cannot own a serial line (its stations are not "
                 "partitioned by MQTT topic); run the gateways in a plain collector (GROUP.md)"
+            )
+        if config.alerts.enabled and config.alerts.sms.enabled:
+            raise GroupConfigError(
+                "alerts.sms: partitions cannot share one GSM modem; in a group send alerts by "
+                "e-mail, webhook or MQTT (GROUP.md, limits)"
             )
         self.config, self.group = config, config.group
         self.inventory = load_inventory(config.inventory)
@@ -134,6 +140,8 @@ class GroupMember:
             lock.release()
             return
         make_durable(collector)
+        if collector.alerts is not None:
+            prefix_codes(collector.alerts.router, k)
         running = Running(k, lock, collector, _now_ms(), 0.0)
         self._watch_session(running)
         try:

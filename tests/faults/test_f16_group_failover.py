@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.group.partitions import assign
+from collector.group.partitions import assign, partition_of
 from loaxa.payloads import Telemetry, to_json
 from loaxa.topics import Kind, station_topic
 from tests.faults import report
@@ -124,6 +124,15 @@ class Webhook:
             if n["kind"] in ("alert", "alert_group"):
                 for inc in n["incident_ids"]:
                     out.setdefault(inc.split(":", 1)[0], []).append(inc)
+        return out
+
+    def codes(self) -> dict[str, list[str]]:
+        """Station -> acknowledgement codes of its alerts."""
+        self.alerts()
+        out: dict[str, list[str]] = {}
+        for n in self.all:
+            if n["kind"] == "alert":
+                out.setdefault(n["station"], []).extend(n["codes"])
         return out
 
     def stop(self) -> None:
@@ -297,6 +306,12 @@ def test_group_join_and_kill_9(tmp_path, mosquitto, influxdb, no_leaked_threads)
     assert {s: len(v) for s, v in alerts.items()} == dict.fromkeys(silenced, 1)
     assert {s: len(v) for s, v in found.items()} == dict.fromkeys(silenced, 1)
     assert all(alerts[s] == found[s] for s in silenced)  # the alert names the stored incident
+    # codes name one alert in the whole group: partition k's start with k + 1 (GROUP.md)
+    codes = hook.codes()
+    flat = [c for cs in codes.values() for c in cs]
+    assert len(flat) == len(set(flat)) == len(silenced)
+    assert all(c[0] == str(partition_of(s.split("-")[1], PARTITIONS) + 1)
+               for s, cs in codes.items() for c in cs)  # fmt: skip
     report.record(
         f"f16 group: join 1->2, kill -9 ({len(sent)} readings, {PARTITIONS} partitions)",
         sent=len(sent), silenced=len(silenced), alerts=sum(map(len, alerts.values())),
