@@ -53,14 +53,18 @@ HEALTH_TICK_S = 5.0  # the daemon's default [daemon] health_tick_s
 
 
 def bounds_s() -> dict[str, float]:
-    """Latest moment each fault must be alerted by, after injection, from the configuration:
-    ``stop``: no reading for down_after (intervals x interval) then damping, seen at the next
-    health tick; ``silent``: silent for silence_after_min, noticed at the next reading or
-    tick; ``battery``: judged when the reading arrives, at the latest at the next tick."""
+    """Latest moment each fault must be alerted by, after injection, from the configuration.
+
+    ``stop`` (last reading at L): the health tick marks DOWN once nothing came for down_after
+    (intervals x interval), dated L + interval; the incident opens at the first tick or
+    message once damping has passed since then: max(down_after, interval + damping) + tick.
+    ``silent``: silent for silence_after_min, noticed at the next reading or tick.
+    ``battery``: judged when the reading is stored, at the latest at the next tick."""
     down_after = THRESHOLDS["down_after_intervals"] * INTERVAL_S
+    opened = max(down_after, INTERVAL_S + THRESHOLDS["damping_s"])
     return {
-        "stop": down_after + THRESHOLDS["damping_s"] + HEALTH_TICK_S,
-        "silent": THRESHOLDS["silence_after_min"] * 60 + HEALTH_TICK_S,
+        "stop": opened + HEALTH_TICK_S,
+        "silent": THRESHOLDS["silence_after_min"] * 60 + max(INTERVAL_S, HEALTH_TICK_S),
         "battery": HEALTH_TICK_S,
     }
 
@@ -70,7 +74,7 @@ def collector_config(work: Path, inventory: Path, mqtt_port: int, influx_url: st
     path = work / "collector.toml"
     path.write_text(
         f'inventory = "{inventory}"\n[daemon]\nstate_db = "state.sqlite"\n'
-        f'health_tick_s = {HEALTH_TICK_S}\n'
+        f"health_tick_s = {HEALTH_TICK_S}\n"
         f'[mqtt]\nport = {mqtt_port}\nclient_id = "alert-bench-collector"\n'
         f'[influx]\nurl = "{influx_url}"\ndb = "alert_bench"\ncreate_database = true\n'
         '[spool]\npath = "spool.sqlite"\ndead_letter_path = "dead.jsonl"\n'

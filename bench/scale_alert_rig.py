@@ -62,8 +62,15 @@ def write_inventory(path: Path, stations: int, thresholds: dict[str, Any]) -> li
             for i in range(stations)
         ],
         "stations": [
-            {"id": sid, "commune": f"{i + 1:05d}", "name": f"Đài {i}", "clusters": ["wired"],
-             "lat": 21.0, "lon": 105.8, "position": "demo"}
+            {
+                "id": sid,
+                "commune": f"{i + 1:05d}",
+                "name": f"Đài {i}",
+                "clusters": ["wired"],
+                "lat": 21.0,
+                "lon": 105.8,
+                "position": "demo",
+            }
             for i, sid in enumerate(ids)
         ],
     }
@@ -198,4 +205,3 @@ class Arrivals:
         self.smtp_server.stop()
         self.feed_client.disconnect()
         self.feed_client.loop_stop()
-
