@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.group.partitions import assign, partition_of
@@ -52,7 +53,7 @@ def station(commune: str, j: int) -> str:
     return f"g-{commune}-{j}"
 
 
-def write_inventory(path: Path) -> Path:
+def write_inventory(path: Path, communes: list[str]) -> Path:
     """Communes of 2 stations; the broadcast window is 12 h away (no silence judged now)."""
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
     start = datetime.now(tz) + timedelta(hours=12)
@@ -65,7 +66,7 @@ def write_inventory(path: Path) -> Path:
         "[[schedules]]", 'id = "daily"', f'windows = ["{window}"]',
         "[[technicians]]", 'id = "tech"', 'name = "Tech"', 'phone = "+84912345678"',
     ]  # fmt: skip
-    for code in COMMUNES:
+    for code in communes:
         out += ["[[communes]]", f'code = "{code}"', f'name = "Xã {code}"']
         out += ['technicians = ["tech"]', 'schedule = "daily"']
         for j in range(PER_COMMUNE):
@@ -75,10 +76,17 @@ def write_inventory(path: Path) -> Path:
     return path
 
 
-def write_config(tmp: Path, mqtt_port: int, influx_url: str, hook: str) -> Path:
+def write_config(
+    tmp: Path,
+    mqtt_port: int,
+    influx_url: str,
+    hook: str,
+    partitions: int = PARTITIONS,
+    communes: list[str] = COMMUNES,
+) -> Path:
     path = tmp / "collector.toml"
     path.write_text(
-        f'inventory = "{write_inventory(tmp / "inventory.toml")}"\n'
+        f'inventory = "{write_inventory(tmp / "inventory.toml", communes)}"\n'
         '[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\nalert_tick_s = 0.5\n'
         "dashboard_feed_s = 0\nshutdown_timeout_s = 10\n"
         f'[mqtt]\nport = {mqtt_port}\nclient_id = "grp-collector"\nkeepalive_s = 5\n'
@@ -88,7 +96,7 @@ def write_config(tmp: Path, mqtt_port: int, influx_url: str, hook: str) -> Path:
         '[alerts]\nchannel_order = ["webhook"]\ncopy_to = []\n'
         "[alerts.routing]\ngroup_window_s = 0\ncap_per_window = 10000\n"
         f'[alerts.webhook]\nenabled = true\nurl = "{hook}"\n'
-        f'[group]\ndir = "group"\npartitions = {PARTITIONS}\npoll_s = {POLL_S}\n'
+        f'[group]\ndir = "group"\npartitions = {partitions}\npoll_s = {POLL_S}\n'
     )
     return path
 
@@ -239,54 +247,66 @@ def saved_alert_of(tmp: Path, sid: str) -> bool:
     return False
 
 
-def one_per_partition(pick: int) -> list[str]:
-    parts = assign(COMMUNES, PARTITIONS)
-    assert all(parts.values()), "the test's communes must fill every partition"
-    return [station(parts[k][pick % len(parts[k])], pick // len(parts[k]) % 2) for k in parts]
+def one_per_partition(pick: int, communes: list[str], partitions: int) -> list[str]:
+    """Station number ``pick`` of each partition (distinct picks: distinct stations)."""
+    parts = assign(communes, partitions)
+    assert all(len(v) >= 2 for v in parts.values()), "each partition needs 2 communes here"
+    return [station(parts[k][pick // PER_COMMUNE], pick % PER_COMMUNE) for k in parts]
 
 
-def test_group_join_and_kill_9(tmp_path, mosquitto, influxdb, no_leaked_threads):
+def owned_by(members: list[Member]) -> set[int]:
+    return set().union(*(m.partitions() for m in members))
+
+
+@pytest.mark.parametrize(
+    ("partitions", "n_communes", "joiners"),
+    [
+        pytest.param(PARTITIONS, len(COMMUNES), 1, id="2-members"),
+        pytest.param(8, 40, 3, id="4-members", marks=pytest.mark.slow),
+    ],
+)
+def test_group_join_and_kill_9(
+    tmp_path, mosquitto, influxdb, no_leaked_threads, partitions, n_communes, joiners
+):
+    communes = [f"{30000 + 11 * i:05d}" for i in range(n_communes)]
     hook = Webhook()
-    config = write_config(tmp_path, mosquitto.port, influxdb.url, hook.url)
+    config = write_config(tmp_path, mosquitto.port, influxdb.url, hook.url, partitions, communes)
     members: list[Member] = []
     fleet = None
     silenced: list[str] = []
     try:
         a = Member(config, "a")
         members.append(a)
-        wait_until(lambda: len(a.partitions()) == PARTITIONS, 60, what="A runs every partition")
-        everyone = [(station(c, j), c) for c in COMMUNES for j in range(PER_COMMUNE)]
+        wait_until(lambda: len(a.partitions()) == partitions, 60, what="A runs every partition")
+        everyone = [(station(c, j), c) for c in communes for j in range(PER_COMMUNE)]
         fleet = Fleet(mosquitto.port, everyone)
         wait_until(lambda: {k[0] for k in stored_keys(influxdb)} == dict(everyone).keys(), 60,
                    interval=0.2, what="every station seen once")  # fmt: skip
 
         # (1) outages while A runs alone
-        silenced += (first := one_per_partition(0))
+        silenced += (first := one_per_partition(0, communes, partitions))
         fleet.silence(first)
         wait_until(lambda: set(first) <= set(hook.alerts()), 60, what="alerts of outages 1")
         wait_until(lambda: all(saved_alert_of(tmp_path, s) for s in first), 30, what="saved")
 
-        # (2) outages, then B joins: A hands half the partitions over
-        silenced += (second := one_per_partition(1))
+        # (2) outages, then the others join: A hands partitions over until shares are even
+        silenced += (second := one_per_partition(1, communes, partitions))
         fleet.silence(second)
-        b = Member(config, "b")
-        members.append(b)
-        wait_until(
-            lambda: len(a.partitions()) == len(b.partitions()) == PARTITIONS // 2,
-            60,
-            what="A and B hold half each",
-        )
+        members += [Member(config, name) for name in "bcd"[:joiners]]
+        even = partitions // len(members)
+        wait_until(lambda: all(len(m.partitions()) == even for m in members), 60,
+                   what="every member holds its even share")  # fmt: skip
         wait_until(lambda: set(second) <= set(hook.alerts()), 60, what="alerts of outages 2")
 
-        # (3) outages, then kill -9 A: B takes A's partitions from their locks
-        silenced += (third := one_per_partition(2))
+        # (3) outages, then kill -9 A: the others take A's partitions from their locks
+        silenced += (third := one_per_partition(2, communes, partitions))
         fleet.silence(third)
-        taken_from_a = a.partitions()
+        taken_from_a, survivors = a.partitions(), members[1:]
         killed_ms = time.time() * 1000
         a.stop(signal.SIGKILL)
-        wait_until(lambda: len(b.partitions()) == PARTITIONS, 60, interval=0.05,
-                   what="B took A's partitions")  # fmt: skip
-        parts = b.status()["partitions"]
+        wait_until(lambda: owned_by(survivors) == set(range(partitions)), 60, interval=0.05,
+                   what="A's partitions taken over")  # fmt: skip
+        parts = {k: p for m in survivors for k, p in m.status()["partitions"].items()}
         failover_s = (max(parts[str(k)]["connected_ms"] for k in taken_from_a) - killed_ms) / 1000
         assert failover_s < FAILOVER_BOUND_S, f"failover took {failover_s:.2f} s"
         wait_until(lambda: set(third) <= set(hook.alerts()), 60, what="alerts of outages 3")
@@ -302,7 +322,7 @@ def test_group_join_and_kill_9(tmp_path, mosquitto, influxdb, no_leaked_threads)
         hook.stop()
 
     alerts, found = hook.alerts(), incidents(tmp_path)
-    assert len(silenced) == len(set(silenced)) == 3 * PARTITIONS
+    assert len(silenced) == len(set(silenced)) == 3 * partitions
     assert {s: len(v) for s, v in alerts.items()} == dict.fromkeys(silenced, 1)
     assert {s: len(v) for s, v in found.items()} == dict.fromkeys(silenced, 1)
     assert all(alerts[s] == found[s] for s in silenced)  # the alert names the stored incident
@@ -310,10 +330,11 @@ def test_group_join_and_kill_9(tmp_path, mosquitto, influxdb, no_leaked_threads)
     codes = hook.codes()
     flat = [c for cs in codes.values() for c in cs]
     assert len(flat) == len(set(flat)) == len(silenced)
-    assert all(c[0] == str(partition_of(s.split("-")[1], PARTITIONS) + 1)
+    assert all(c[0] == str(partition_of(s.split("-")[1], partitions) + 1)
                for s, cs in codes.items() for c in cs)  # fmt: skip
     report.record(
-        f"f16 group: join 1->2, kill -9 ({len(sent)} readings, {PARTITIONS} partitions)",
+        f"f16 group: join 1->{len(members)}, kill -9 ({len(sent)} readings, {partitions} "
+        "partitions)",
         sent=len(sent), silenced=len(silenced), alerts=sum(map(len, alerts.values())),
         incidents=sum(map(len, found.values())), failover_s=round(failover_s, 2),
         partitions_taken=len(taken_from_a),
