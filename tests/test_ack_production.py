@@ -21,6 +21,7 @@ from loaxa import topics
 from loaxa.cli import main
 from loaxa.credentials import BrokerAddress, generate
 from loaxa.credentials_hash import password_line
+from tests.live_inventory import live_text
 from tests.secure_broker import Probe
 from tests.servers import wait_until
 from tests.test_security_broker import AUDITOR, PROVINCE, Setup
@@ -192,7 +193,7 @@ def test_daemon_behind_the_production_broker_takes_the_operator_ack(env, tmp_pat
     from loaxa.payloads import Telemetry, to_json
 
     fast = (
-        INVENTORY.read_text(encoding="utf-8")
+        live_text()  # the example without its dated maintenance of the alerted station
         .replace("telemetry_interval_s = 60", "telemetry_interval_s = 1")
         .replace("down_after_intervals = 3", "down_after_intervals = 2")
         .replace("damping_s = 60", "damping_s = 0")

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loaxa.cli import main
+from tests.live_inventory import live_text
 from tests.servers import free_port, wait_until
 from tests.test_collector_daemon import (
     DB,
-    INVENTORY,
     TOPIC,
     Daemon,
     Publisher,
@@ -52,7 +52,7 @@ def webhook():
 def collector(tmp_path, mosquitto, influxdb, webhook):
     url, _ = webhook
     fast = (
-        INVENTORY.read_text(encoding="utf-8")
+        live_text()  # the example without its dated maintenance of this very station
         .replace("telemetry_interval_s = 60", "telemetry_interval_s = 1")
         .replace("down_after_intervals = 3", "down_after_intervals = 2")
         .replace("damping_s = 60", "damping_s = 0")

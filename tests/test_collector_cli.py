@@ -16,6 +16,7 @@ from collector.health.store import HealthStore
 from collector.inventory import load_inventory
 from loaxa.cli import main
 from loaxa.payloads import Telemetry
+from tests.live_inventory import live_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "collector.example.toml"
@@ -24,8 +25,8 @@ INVENTORY = ROOT / "config" / "inventory.example.toml"
 
 def config_file(tmp_path: Path, mqtt_port: int = 1883) -> Path:
     path = tmp_path / "collector.toml"
-    path.write_text(
-        f'inventory = "{INVENTORY}"\n[daemon]\nstate_db = "state.sqlite"\n'
+    path.write_text(  # the example inventory without its dated maintenance (live clock)
+        f'inventory = "{live_inventory(tmp_path)}"\n[daemon]\nstate_db = "state.sqlite"\n'
         f"[mqtt]\nport = {mqtt_port}\n"
     )
     return path

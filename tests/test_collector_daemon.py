@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from loaxa.payloads import Telemetry, to_json
 from loaxa.topics import Kind, station_topic
+from tests.live_inventory import live_inventory
 from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ DB = "loaxa_test"
 def write_config(tmp: Path, mqtt_port: int, influx_url: str, http_port: int) -> Path:
     path = tmp / "collector.toml"
     path.write_text(
-        f'inventory = "{INVENTORY}"\n'
+        f'inventory = "{live_inventory(tmp)}"\n'  # no maintenance window to run into
         f'[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 1\n'
         f'[mqtt]\nport = {mqtt_port}\nclient_id = "collector-e2e"\n'
         f'[influx]\nurl = "{influx_url}"\ndb = "{DB}"\ncreate_database = true\n'

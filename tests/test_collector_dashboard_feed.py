@@ -7,10 +7,10 @@ import signal
 
 from collector.inventory import load_inventory
 from collector.storage import names as n
+from tests.live_inventory import live_inventory
 from tests.servers import free_port, wait_until
 from tests.test_collector_daemon import (
     DB,
-    INVENTORY,
     TOPIC,
     Daemon,
     Publisher,
@@ -21,9 +21,10 @@ from tests.test_collector_daemon import (
 
 def test_daemon_feeds_station_info_and_availability(tmp_path, mosquitto, influxdb):
     http_port = free_port()
+    inventory = live_inventory(tmp_path)  # cb-01267 must not be in its dated maintenance
     config = tmp_path / "collector.toml"
     config.write_text(
-        f'inventory = "{INVENTORY}"\n'
+        f'inventory = "{inventory}"\n'
         '[daemon]\nstate_db = "state.sqlite"\nhealth_tick_s = 0.5\ndashboard_feed_s = 1\n'
         f'[mqtt]\nport = {mosquitto.port}\nclient_id = "collector-feed"\n'
         f'[influx]\nurl = "{influxdb.url}"\ndb = "{DB}"\ncreate_database = true\n'
@@ -37,7 +38,7 @@ def test_daemon_feeds_station_info_and_availability(tmp_path, mosquitto, influxd
         pub = Publisher(mosquitto.port)
         pub.send(TOPIC, telemetry(1)).wait_for_publish(10)
         pub.close()
-        stations = set(load_inventory(INVENTORY).stations)
+        stations = set(load_inventory(inventory).stations)
 
         def info() -> set[str]:
             rows = _rows(influxdb, f'SELECT * FROM "{n.STATION_INFO}"')
