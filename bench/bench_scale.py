@@ -221,13 +221,15 @@ def _wait_stored(sampler: Sampler, total: int, stall_s: float):
     return last
 
 
-def _warnings(log: Path) -> dict[str, int]:
+def _warnings(log: Path) -> dict[str, object]:
     text = log.read_text(errors="replace") if log.exists() else ""
     lines = text.splitlines()
+    problems = [x for x in lines if " WARNING " in x or " ERROR " in x]
     return {
         "warning": sum(" WARNING " in x for x in lines),
         "error": sum(" ERROR " in x for x in lines),
         "skipped_or_missed_jobs": sum("missed by" in x or "skipped" in x for x in lines),
+        "first": [x[:300] for x in problems if "skipped" not in x][:8],  # the log goes with tmp
     }
 
 
