@@ -13,6 +13,13 @@ error is logged. A full disk (SQLITE_FULL) raises SpoolError under the same alar
 ``disk_full``), cleared by the next append that succeeds (fault case 11).
 
 Table v1: ``lines(id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)``.
+
+Two connections, so the drainer does not stall ingest: appends (and ``drop_oldest``) use the
+writer connection (``synchronous=FULL``); ``peek`` reads through the drainer's own connection
+without the spool lock (a WAL reader never blocks the writer), and ``delete_range`` deletes
+through it under the lock with ``synchronous=NORMAL``: a delete lost in a power cut only means
+those points are written to InfluxDB again (same keys: harmless), while every append still
+reaches the disk before it returns (its fsync also covers the deletes before it).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.full_policy = SpoolFullPolicy(full_policy)
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()  # one statement at a time on the drainer connection
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -55,6 +63,10 @@ class Spool:
             count, size = self._db.execute(
                 "SELECT count(*), coalesce(sum(length(CAST(line AS BLOB))), 0) FROM lines"
             ).fetchone()
+            self._drain_db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._drain_db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as err:
             raise SpoolError(f"cannot open spool {self.path}: {err}") from err
         self.depth: int = count
@@ -70,7 +82,7 @@ class Spool:
         """Store ``lines`` durably (one transaction). SpoolFullError under the reject policy."""
         if not lines:
             return
-        size = sum(len(line.encode()) for line in lines)
+        size = len("\n".join(lines).encode()) - len(lines) + 1  # UTF-8 bytes of the lines
         with self._lock:
             if self.bytes + size > self.max_bytes:
                 self._full(size)
@@ -136,20 +148,19 @@ class Spool:
 
     def peek(self, limit: int) -> list[tuple[int, str]]:
         """The oldest ``limit`` rows as (id, line), without removing them."""
-        with self._lock:
-            return self._db.execute(
+        with self._read_lock:
+            return self._drain_db.execute(
                 "SELECT id, line FROM lines ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
 
     def delete_range(self, first_id: int, last_id: int) -> int:
         """Remove rows first_id..last_id (written or dead-lettered); returns how many."""
-        with self._lock:
-            count, size = self._db.execute(
-                "SELECT count(*), coalesce(sum(length(CAST(line AS BLOB))), 0) FROM lines "
-                "WHERE id BETWEEN ? AND ?",
+        with self._lock, self._read_lock:
+            lengths = self._drain_db.execute(
+                "DELETE FROM lines WHERE id BETWEEN ? AND ? RETURNING length(CAST(line AS BLOB))",
                 (first_id, last_id),
-            ).fetchone()
-            self._db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            ).fetchall()
+            count, size = len(lengths), sum(n for (n,) in lengths)
             self.depth -= count
             self.bytes -= size
             if self.alarm_full and self.bytes < self.max_bytes * 0.9:
@@ -169,5 +180,6 @@ class Spool:
             self._new_data.notify_all()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._drain_db.close()
             self._db.close()
