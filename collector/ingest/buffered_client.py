@@ -13,15 +13,30 @@ loop turn per message. Here ``_sock_recv`` serves those reads from a buffer fill
   waits in ``select()``, and outgoing PUBACKs/PINGREQs get a turn after every 64 KiB.
 - The buffer belongs to one socket; a new connection starts empty.
 
-Depends on paho's private ``_sock_recv``/``_sock`` (checked against paho-mqtt 2.2; the MQTT
-ingest tests run through this class).
+Lean PUBLISH path (``on_fast_publish``): paho builds an ``MQTTMessage``, a ``Properties``
+object (``unpack`` first clears ~30 attribute names), formats a debug log line and walks the
+topic matcher for every PUBLISH. When ``on_fast_publish(topic, payload, mid, qos)`` is set,
+an MQTT 5 PUBLISH at QoS 0/1 with no properties and a non-empty UTF-8 topic goes straight to it
+(``manual_ack`` is then required: nothing is acknowledged here). Anything else (properties,
+QoS 2, a topic alias, a malformed packet, MQTT 3) takes paho's own path to ``on_message``.
+``message_callback_add`` filters are not consulted on the lean path.
+
+MQTT 5 PUBLISH after the fixed header (OASIS MQTT 5.0, 3.3.2)::
+
+    topic length (2, big endian) | topic (UTF-8) | packet id (2, QoS > 0 only)
+    | properties length (variable byte integer; 0x00: none) | properties | payload
+
+Depends on paho's private ``_sock_recv``/``_sock``/``_in_packet``/``_handle_publish``
+(checked against paho-mqtt 2.2; the MQTT ingest tests run through this class).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import paho.mqtt._packet as paho_packet
 import paho.mqtt.client as paho
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -51,6 +66,27 @@ class BufferedClient(paho.Client):
     _rpos: int = 0
     _rsock: object = None
     _reads_left: int = 0  # socket reads still allowed in this loop_read
+    on_fast_publish: Callable[[str, bytes, int, int], None] | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        fast = self.on_fast_publish
+        header: int = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if fast is None or qos > 1 or self._protocol != MQTTProtocolVersion.MQTTv5:
+            return super()._handle_publish()
+        packet: bytes = self._in_packet["packet"]
+        end = 2 + ((packet[0] << 8) | packet[1]) if len(packet) >= 2 else 0
+        pos = end + 2 if qos else end
+        if not 2 < end < pos + 1 <= len(packet) or packet[pos] != 0:  # no topic, or properties
+            return super()._handle_publish()
+        try:
+            topic = packet[2:end].decode()
+        except UnicodeDecodeError:
+            return super()._handle_publish()
+        mid = (packet[end] << 8) | packet[end + 1] if qos else 0
+        with self._in_callback_mutex:
+            fast(topic, packet[pos + 1 :], mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _buffered(self) -> int:
         return len(self._rbuf) - self._rpos if self._rsock is self._sock else 0

@@ -73,7 +73,8 @@ class MqttIngest:
             client.tls_set(ca_certs=c.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # PUBLISH with properties, QoS 2: paho's path
+        client.on_fast_publish = self._on_publish  # the common case, without paho's objects
         client.reconnect_delay_set(1, 30)
         return client
 
@@ -133,9 +134,12 @@ class MqttIngest:
             log.warning("disconnected from broker: %s (reconnecting)", reason_code)
 
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        self._on_publish(msg.topic, msg.payload, msg.mid, msg.qos)
+
+    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.received += 1
-        incoming = Incoming(msg.topic, msg.payload, time.time_ns() // 1_000_000)
-        self._queue.put((incoming, msg.mid, msg.qos, self._generation))
+        incoming = Incoming(topic, payload, time.time_ns() // 1_000_000)
+        self._queue.put((incoming, mid, qos, self._generation))
 
     # --- worker ----------------------------------------------------------------------
     def _work(self) -> None:
