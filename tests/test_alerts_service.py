@@ -92,6 +92,8 @@ def test_incident_sms_feed_ack_by_cli_and_escalation(service_env):
 
     publish_ack("127.0.0.1", broker.port, "cao-bang", code, tech.name)  # `loaxa ack`
     wait_until(lambda: service.router.alerts[inc.id].acked_by == tech.name, 10, what="ack")
+    # Counted just after the ack is applied, on paho's thread: wait, do not race it.
+    wait_until(lambda: service.stats()["mqtt_acks"]["accepted"] == 1, 10, what="ack counted")
     assert service.stats()["mqtt_acks"] == {"accepted": 1, "rejected": 0}
     clock.ms = T0 + 120 * 60_000
     assert service.tick() == []  # acknowledged: no more reminders or escalation
