@@ -210,7 +210,7 @@ def test_8_bit_wav_is_counted_as_an_error(tmp_path):
     cfg = AudioConfig(source="pcm", pcm_path=str(path))
     src = PcmSource(cfg, AudioMeter(cfg), restart_delay_s=0.05).start()
     try:
-        wait_until(lambda: src.errors >= 1, 5, what="the 8-bit WAV to be refused")
+        wait_until(lambda: src.errors >= 1, 10, what="the 8-bit WAV to be refused")
     finally:
         src.stop()
 

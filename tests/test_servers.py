@@ -21,7 +21,7 @@ def test_mosquitto_delivers_a_retained_message(mosquitto):
     sub.connect("127.0.0.1", mosquitto.port)
     sub.subscribe("t/#", qos=1)
     sub.loop_start()
-    wait_until(lambda: received, 5, what="retained message")
+    wait_until(lambda: received, 10, what="retained message")
     sub.loop_stop()
     sub.disconnect()
     assert received == [b"hello"]

@@ -46,7 +46,7 @@ class Client:
             self.frames += self.decoder.feed(self.port.read(4096))
             return next((f for f in self.frames if pred(f)), None)
 
-        return wait_until(found, 5, what=what)
+        return wait_until(found, 10, what=what)
 
     def close(self) -> None:
         self.port.close()
@@ -96,7 +96,7 @@ def test_nacks_unknown_types_and_bad_poll(client):
 
 def test_ignores_frames_for_another_address(sim, client):
     client.send(Poll(MessageType.HELLO), address=2)
-    wait_until(lambda: sim.counts["frames_in"] == 1, 5, what="frame received")
+    wait_until(lambda: sim.counts["frames_in"] == 1, 10, what="frame received")
     client.send(Poll(MessageType.HELLO))
     client.wait_for(lambda f: f.type == MessageType.HELLO, "HELLO for our address")
     assert len(client.frames) == 1
@@ -108,7 +108,7 @@ def test_events_are_retransmitted_with_the_same_seq_until_acked(sim, client):
     copies = [f for f in client.frames if f.seq == seq]
     assert all(f.flags == FLAG_ACK_REQUESTED and f.message.code == 6 for f in copies)
     client.send(Ack(seq, MessageType.EVENT))
-    wait_until(lambda: sim.unacked() == [], 5, what="event acknowledged")
+    wait_until(lambda: sim.unacked() == [], 10, what="event acknowledged")
 
 
 def test_playback_frames(sim, client):
@@ -130,7 +130,7 @@ def test_vanish_and_reappear_at_the_same_path(sim, client):
     sim.vanish()
     assert not os.path.lexists(sim.path)
     with pytest.raises(serial.SerialException):
-        wait_until(lambda: client.port.read(1) and False, 2, what="the port to fail")
+        wait_until(lambda: client.port.read(1) and False, 10, what="the port to fail")
     sim.reappear()
     assert os.path.exists(sim.path)
     client.close()
@@ -145,7 +145,7 @@ def test_vanish_and_reappear_at_the_same_path(sim, client):
 def test_mute_stops_answering(sim, client):
     sim.mute(True)
     client.send(Poll(MessageType.HELLO))
-    wait_until(lambda: sim.counts["frames_in"] == 1, 5, what="poll received")
+    wait_until(lambda: sim.counts["frames_in"] == 1, 10, what="poll received")
     sim.mute(False)
     client.send(Poll(MessageType.HELLO))
     client.wait_for(lambda f: f.type == MessageType.HELLO, "HELLO after unmute")
@@ -154,7 +154,7 @@ def test_mute_stops_answering(sim, client):
 
 def test_broadcast_time_sync_is_applied_but_not_answered(sim, client):
     client.send(TimeSync(1_790_000_000_000, 420), address=0xFFFF)
-    wait_until(lambda: sim.last_time_sync is not None, 5, what="broadcast TIME_SYNC applied")
+    wait_until(lambda: sim.last_time_sync is not None, 10, what="broadcast TIME_SYNC applied")
     client.send(Poll(MessageType.HELLO))
     client.wait_for(lambda f: f.type == MessageType.HELLO, "HELLO")
     assert [f.type for f in client.frames] == [MessageType.HELLO]  # no ACK of the broadcast
@@ -178,7 +178,7 @@ def test_rs485_mode_answers_polls_with_queued_frames(tmp_path):
         queued = c.wait_for(lambda f: f.seq == seq, "queued EVENT as the poll's answer")
         assert queued.flags == FLAG_RESPONSE | FLAG_ACK_REQUESTED
         c.send(Ack(seq, MessageType.EVENT))
-        wait_until(lambda: bus.unacked() == [], 5, what="ACK taken")
+        wait_until(lambda: bus.unacked() == [], 10, what="ACK taken")
         c.send(Poll(MessageType.TELEMETRY))
         c.wait_for(lambda f: f.type == MessageType.TELEMETRY, "TELEMETRY once the queue is empty")
         assert bus.counts["retransmits"] == 0  # RS-485 devices only talk when polled

@@ -83,4 +83,4 @@ def test_cut_refuses_new_connections(proxy):
     proxy.set_mode(Mode.PASS)
     with socket.create_connection(("127.0.0.1", proxy.port)) as s:
         assert roundtrip(s, b"back") == b"back"
-    wait_until(lambda: proxy.accepted == 1, 5, what="one proxied connection")
+    wait_until(lambda: proxy.accepted == 1, 10, what="one proxied connection")
