@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from collector.config import load_config
 from collector.group.locks import is_locked
 from collector.group.member import GroupConfigError, GroupMember
-from tests.faults.test_f16_group_failover import PARTITIONS, write_config
+from tests.faults.test_f16_group_rig import PARTITIONS, write_config
 from tests.servers import wait_until
 
 
