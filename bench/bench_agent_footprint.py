@@ -92,7 +92,9 @@ class Seqs:
 
 
 def queue_bytes(state: Path) -> int:
-    return sum(p.stat().st_size for p in state.glob("queue.sqlite*") if p.exists())
+    """queue.sqlite and its WAL; the fixed 512 KiB ``.reserve`` file is reported apart."""
+    names = ("queue.sqlite", "queue.sqlite-wal", "queue.sqlite-shm")
+    return sum((state / n).stat().st_size for n in names if (state / n).exists())
 
 
 def _children_cpu(pid: int) -> float:
@@ -127,14 +129,20 @@ def measure(proc: subprocess.Popen, seconds: float, state: Path) -> dict:
     }
 
 
-def queued_rows(state: Path) -> int:
+def queued(state: Path) -> tuple[int, int]:
+    """(messages, bytes counted by the queue) waiting in the agent's queue (read-only)."""
     import sqlite3
 
     path = state / "queue.sqlite"
     if not path.exists():
-        return 0
+        return 0, 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        n, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM messages").fetchone()
+    return int(n), int(size)
+
+
+def queued_rows(state: Path) -> int:
+    return queued(state)[0]
 
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen:
@@ -165,7 +173,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                 proxy.set_mode(Mode.CUT)
                 proxy.reset()
                 down = measure(proc, args.phase_s, state)
-                down["queued_messages"] = queued_rows(state)
+                down["queued_messages"], down["queued_bytes"] = queued(state)
+                reserve = state / "queue.sqlite.reserve"
+                down["reserve_file_bytes"] = reserve.stat().st_size if reserve.exists() else 0
                 phases["pcm-link-down"] = down
                 proxy.set_mode(Mode.PASS)
                 t = time.monotonic()
