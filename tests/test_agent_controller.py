@@ -161,10 +161,11 @@ def test_controller_hung_at_time_sync_gets_hello_and_time_again():
     mcu = HangsAtTimeSync(address=7).start()
     rec = Recorder()
     cfg = ControllerConfig(url=mcu.path, address=7, poll_interval_s=0.2,
-                           response_timeout_ms=150, retries=2)  # fmt: skip
+                           response_timeout_ms=500, retries=2)  # fmt: skip
     link = ControllerLink(cfg, **rec.callbacks()).start()
     try:
-        wait_until(lambda: rec.reachable[-1:] == [False], 10, what="unreachable at TIME_SYNC")
+        wait_until(lambda: mcu.hung and rec.reachable[-1:] == [False], 10,
+                   what="unreachable at TIME_SYNC")  # fmt: skip
         assert len(rec.hellos) == 1 and mcu.last_time_sync is None
         mcu.mute(False)
         wait_until(lambda: len(rec.hellos) >= 2, 10, what="HELLO re-read")
