@@ -24,6 +24,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig
@@ -106,23 +107,41 @@ class GroupMember:
             log.info("partition %d handed back: share %d for %d members", k, share, len(members))
             self.counters["handed_back"] += 1
             self._release(k)
-        if todo.want:
-            now = time.monotonic()
-            free = [
-                k
-                for k in self.communes
-                if k not in self.running and self.cooldown_until.get(k, 0) <= now
-            ]
-            for k in acquire_order(free, self.seed):
-                if len(self.running) >= share or self.stop_event.is_set():
-                    break
-                self._try_take(k)
+        if todo.want and not self.stop_event.is_set():
+            self._take(todo.want)
         self._write_status(members, share)
 
-    def _try_take(self, k: int) -> None:
-        lock = partition_lock(self.group.dir, k)
-        if not lock.acquire():
+    def _take(self, want: int) -> None:
+        """Lock up to ``want`` free partitions, then start them side by side: the failover time
+        is the slowest start, not the sum of them."""
+        now = time.monotonic()
+        free = [
+            k
+            for k in self.communes
+            if k not in self.running and self.cooldown_until.get(k, 0) <= now
+        ]
+        locked: list[tuple[int, FileLock]] = []
+        for k in acquire_order(free, self.seed):
+            if len(locked) >= want:
+                break
+            lock = partition_lock(self.group.dir, k)
+            if lock.acquire():
+                locked.append((k, lock))
+        if not locked:
             return
+        with ThreadPoolExecutor(len(locked), thread_name_prefix="partition-start") as pool:
+            started = list(pool.map(lambda kl: self._start(*kl), locked))
+        for (k, lock), running in zip(locked, started, strict=True):
+            if running is None:
+                self.counters["start_failed"] += 1
+                self.cooldown_until[k] = time.monotonic() + 10 * self.group.poll_s
+                lock.release()
+            else:
+                self.running[k] = running
+                self.counters["taken"] += 1
+
+    def _start(self, k: int, lock: FileLock) -> Running | None:
+        """Build and start partition k's collector (its lock is held); None if it failed."""
         t0 = time.perf_counter()
         communes = self.communes[k]
         try:
@@ -132,13 +151,8 @@ class GroupMember:
             )
             collector = Collector(cfg, inventory)
         except Exception:  # a bad partition must not stop the member: logged, retried later
-            log.exception(
-                "partition %d cannot be built; retrying in %.0f s", k, 10 * self.group.poll_s
-            )
-            self.counters["start_failed"] += 1
-            self.cooldown_until[k] = time.monotonic() + 10 * self.group.poll_s
-            lock.release()
-            return
+            log.exception("partition %d cannot be built; retried later", k)
+            return None
         make_durable(collector)
         if collector.alerts is not None:
             prefix_codes(collector.alerts.router, k)
@@ -147,19 +161,15 @@ class GroupMember:
         try:
             collector.start()
         except Exception:
-            log.exception("partition %d failed to start", k)
-            self.counters["start_failed"] += 1
-            self.cooldown_until[k] = time.monotonic() + 10 * self.group.poll_s
+            log.exception("partition %d failed to start; retried later", k)
             self._stop_collector(running)
-            lock.release()
-            return
+            return None
         running.start_s = time.perf_counter() - t0
-        self.running[k] = running
-        self.counters["taken"] += 1
         log.info(
             "partition %d taken: %d communes, %d stations, started in %.2f s",
             k, len(communes), len(inventory.stations), running.start_s,
         )  # fmt: skip
+        return running
 
     def _watch_session(self, running: Running) -> None:
         """Chain paho's callbacks: note each connection; when the session is taken over, stop
