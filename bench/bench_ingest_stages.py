@@ -3,15 +3,20 @@
     .venv/bin/python bench/bench_ingest_stages.py [--messages 40000] [--stations 2000]
 
 Same load as ``bench_ingest.py`` (realistic telemetry from N stations). Stages, each timed in
-CPU seconds (``time.process_time``, so other load on the machine adds little): validation
-(topic, inventory, pydantic), line protocol, the spool append (SQLite, fsync, batches of 2000),
-the health engine, and the whole ``Pipeline.process`` as the MQTT worker calls it. Figures are
-printed and written to ``bench/results/ingest-stages-<UTC time>.json``, never asserted.
+CPU seconds (``time.process_time``, so other load on the machine adds little): the MQTT
+network thread's share (MQTT 5 PUBLISH packets from memory through ``BufferedClient``, paho's
+path and the lean path), validation (topic, inventory, pydantic), line protocol, the spool
+append (SQLite, fsync), the health engine, and the whole ``Pipeline.process`` as the MQTT
+worker calls it. Every stage runs batch by batch (2000 messages, the worker's ``max_batch``)
+with the daemon's GC settings (``collector/daemon.py`` ``run``), so garbage lives as long as in
+the daemon. Figures are printed and written to ``bench/results/ingest-stages-<UTC time>.json``,
+never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -22,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest_load import messages, write_inventory
+from bench.ingest_load import _remaining, messages, write_inventory
 from collector.health.engine import HealthEngine
 from collector.health.store import HealthStore
+from collector.ingest.buffered_client import BufferedClient
 from collector.ingest.health_feed import HealthFeed
 from collector.ingest.pipeline import Incoming, Pipeline
 from collector.ingest.sink import StorageSink
@@ -43,6 +49,58 @@ def cpu_us(n: int, run: Callable[[], object]) -> float:
     start = time.process_time()
     run()
     return 1e6 * (time.process_time() - start) / n
+
+
+class _MemorySocket:
+    """What paho reads from: the given bytes in 64 KiB reads, then "would block"."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def close(self) -> None:
+        self._pos = len(self._data)
+
+    def left(self) -> int:
+        return max(0, len(self._data) - self._pos)
+
+    def recv(self, n: int) -> bytes:
+        if self._pos >= len(self._data):
+            raise BlockingIOError
+        self._pos += n
+        return self._data[self._pos - n : self._pos]
+
+
+def mqtt_receive(items: list[tuple[str, bytes]], lean: bool) -> float:
+    """CPU per message of the network thread's part: MQTT 5 QoS 1 PUBLISH bytes -> queued."""
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    packets = []
+    for i, (topic, payload) in enumerate(items):
+        name = topic.encode()
+        pid = (i % 65535 + 1).to_bytes(2, "big")
+        body = len(name).to_bytes(2, "big") + name + pid + b"\x00" + payload  # no properties
+        packets.append(b"\x32" + _remaining(len(body)) + body)
+    sock = _MemorySocket(b"".join(packets))
+    client = BufferedClient(
+        CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True
+    )
+    queued: list[tuple] = []  # what MqttIngest queues per message; the worker takes batches
+
+    def on_publish(topic: str, payload: bytes, mid: int, qos: int) -> None:
+        queued.append((Incoming(topic, payload, time.time_ns() // 1_000_000), mid, qos, 1))
+        if len(queued) >= BATCH:
+            queued.clear()
+
+    client.on_message = lambda c, u, m: on_publish(m.topic, m.payload, m.mid, m.qos)
+    if lean:
+        client.on_fast_publish = on_publish
+    client._sock = sock  # type: ignore[assignment]
+
+    def run() -> None:
+        while sock.left() or client._buffered():
+            client.loop_read()
+
+    return cpu_us(len(items), run)
 
 
 def _loop() -> None:
@@ -66,34 +124,38 @@ def main() -> None:
         limits = Limits()
         # A fixed pure-Python loop: shows how much a busy or shared machine inflates the rest.
         figures: dict[str, float] = {"calibration_loop_ns": 1e3 * cpu_us(10**6, _loop)}
-        accepted: list = []
-
-        def run_validate() -> None:
-            accepted[:] = [validate(m.topic, m.payload, now, inventory, limits) for m in incoming]
-
-        figures["validate"] = cpu_us(n, run_validate)
-        assert all(isinstance(a, Accepted) for a in accepted), "the load must be valid"
-        lines: list[str] = []
-
-        def run_points() -> None:
-            lines[:] = [x for a in accepted for x in points_for_payload(a.payload, "p", a.commune)]
-
-        figures["line_protocol"] = cpu_us(n, run_points)
+        figures["mqtt_receive_paho"] = mqtt_receive(items, lean=False)
+        figures["mqtt_receive_lean"] = mqtt_receive(items, lean=True)
+        # As the daemon runs: start-up objects frozen, fewer young collections.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
         spool = Spool(work / "spool.sqlite", 1 << 34, SpoolFullPolicy.REJECT, fsync=True)
-        per_msg = len(lines) // n
-
-        def run_spool() -> None:
-            for i in range(0, len(lines), BATCH * per_msg):
-                spool.append(lines[i : i + BATCH * per_msg])
-
-        figures["spool_append_fsync"] = cpu_us(n, run_spool)
-        wall = time.perf_counter()
-        run_spool()
-        figures["spool_append_wall"] = 1e6 * (time.perf_counter() - wall) / n
         engine = HealthEngine(inventory)
-        figures["health_observe"] = cpu_us(
-            n, lambda: [engine.observe(a.payload, a.received_ms) for a in accepted]
+        cpu = dict.fromkeys(
+            ["validate", "line_protocol", "spool_append_fsync", "health_observe"], 0.0
         )
+        wall = 0.0
+        for i in range(0, n, BATCH):  # stage by stage, one batch at a time, as the worker
+            t = time.process_time()
+            accepted = [
+                validate(m.topic, m.payload, now, inventory, limits)
+                for m in incoming[i : i + BATCH]
+            ]
+            t2 = time.process_time()
+            lines = [x for a in accepted for x in points_for_payload(a.payload, "p", a.commune)]
+            t3, w3 = time.process_time(), time.perf_counter()
+            spool.append(lines)
+            t4, w4 = time.process_time(), time.perf_counter()
+            for a in accepted:
+                engine.observe(a.payload, a.received_ms)
+            t5 = time.process_time()
+            for key, dt in zip(cpu, (t2 - t, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                cpu[key] += dt
+            wall += w4 - w3
+            assert all(isinstance(a, Accepted) for a in accepted), "the load must be valid"
+        figures.update({k: 1e6 * v / n for k, v in cpu.items()})
+        figures["spool_append_wall"] = 1e6 * wall / n
         store = HealthStore(work / "state.sqlite")
         full = Spool(work / "spool2.sqlite", 1 << 34, SpoolFullPolicy.REJECT, fsync=True)
         feed = HealthFeed(HealthEngine(inventory), store, full, None)
