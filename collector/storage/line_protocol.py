@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from collector.storage.errors import LineProtocolError
 
@@ -159,6 +159,17 @@ def _field_prefix(key: str) -> str:
     return prefix
 
 
+def _series_head(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    key = (measurement, tags)
+    head = _series_heads.get(key)
+    if head is None:
+        head = encode_line(measurement, dict(tags), {"_": True}, 0)[: -len(_PROBE_TAIL)]
+        if len(_series_heads) >= _SERIES_MAX:
+            _series_heads.clear()
+        _series_heads[key] = head
+    return head
+
+
 def encode_point(
     measurement: str,
     tags: tuple[tuple[str, str | None], ...],
@@ -167,35 +178,44 @@ def encode_point(
 ) -> str:
     """``encode_line`` for the hot path (the same line and the same errors), with ``tags`` as
     a tuple of pairs so the encoded series can be looked up; common value types inline."""
-    key = (measurement, tags)
-    head = _series_heads.get(key)
-    if head is None:
-        head = encode_line(measurement, dict(tags), {"_": True}, 0)[: -len(_PROBE_TAIL)]
-        if len(_series_heads) >= _SERIES_MAX:
-            _series_heads.clear()
-        _series_heads[key] = head
+    keys = [k for k, v in fields.items() if v is not None]  # a None field's key is not written
+    return encode_values(measurement, tags, field_prefixes(keys), [fields[k] for k in keys], ts_ms)
+
+
+def field_prefixes(keys: Iterable[str]) -> tuple[str, ...]:
+    """The ``key=`` part of each field key, for ``encode_values`` (computed once per key)."""
+    return tuple(_field_prefixes.get(k) or _field_prefix(k) for k in keys)
+
+
+def encode_values(
+    measurement: str,
+    tags: tuple[tuple[str, str | None], ...],
+    prefixes: tuple[str, ...],
+    values: Sequence[FieldValue | None],
+    ts_ms: int,
+) -> str:
+    """``encode_point`` with the fields as ``field_prefixes(keys)`` and their values in the
+    same order: a caller with a fixed field set builds no dict per point."""
+    head = _series_heads.get((measurement, tags)) or _series_head(measurement, tags)
     body = []
-    for k, v in fields.items():
+    for prefix, v in zip(prefixes, values, strict=True):
         if v is None:
             continue
         t = type(v)
         if t is float and v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
-            text = repr(v)
+            body += (prefix, repr(v), ",")
         elif t is bool:
-            text = "true" if v else "false"
+            body += (prefix, "true," if v else "false,")
         elif t is int:
-            text = f"{v}i"
-        else:
-            text = format_value(k, v)  # the value's error comes first, as in encode_line
-        body.append(_field_prefixes.get(k) or _field_prefix(k))
-        body.append(text)
-        body.append(",")
+            body += (prefix, str(v), "i,")
+        else:  # strings, enums, refusals (the message names the escaped key)
+            body += (prefix, format_value(prefix[:-1], v), ",")
     if not body:
         raise LineProtocolError(f"{measurement}: a point needs at least one field")
     if type(ts_ms) is not int or ts_ms < 0:
         raise LineProtocolError(f"{measurement}: timestamp {ts_ms!r} is not an int of ms >= 0")
-    body[-1] = f" {ts_ms}"
-    return f"{head} {''.join(body)}"
+    body[-1] = body[-1][:-1]  # the last field's ","
+    return f"{head} {''.join(body)} {ts_ms}"
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:

@@ -18,7 +18,7 @@ import re
 
 from collector.health.events import Cause, Incident, State
 from collector.storage import names as n
-from collector.storage.line_protocol import FieldValue, encode_line, encode_point
+from collector.storage.line_protocol import FieldValue, encode_line, encode_values, field_prefixes
 from loaxa.payloads import Broadcast, Event, Status, Telemetry
 
 _REASON = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -33,41 +33,67 @@ def _base(p: Telemetry | Event | Broadcast | Status) -> dict[str, FieldValue | N
     return {n.F_SESSION: p.session, n.F_SEQ: p.seq, n.F_BACKFILL: p.backfill}
 
 
+_TELEMETRY_FIELDS = field_prefixes(
+    (
+        n.F_CONTROLLER_OK,
+        n.F_UPTIME_S,
+        n.F_AGENT_UPTIME_S,
+        n.F_AMP,
+        n.F_AUDIO_RMS_DBFS,
+        n.F_AUDIO_PEAK_DBFS,
+        n.F_AUDIO_CLIP_RATIO,
+        n.F_AUDIO_SILENT,
+        n.F_AUDIO_SOURCE,
+        n.F_ACOUSTIC_DBFS,
+        n.F_ACOUSTIC_CORR,
+        n.F_MAINS_V,
+        n.F_BATTERY_V,
+        n.F_ON_BATTERY,
+        n.F_TEMP_C,
+        n.F_FM_FORWARD_W,
+        n.F_FM_REFLECTED_W,
+        n.F_CLUSTERS,
+        n.F_SESSION,
+        n.F_SEQ,
+        n.F_BACKFILL,
+    )
+)
+_CLUSTER_FIELDS = field_prefixes((n.F_RELAY_ON, n.F_FAULT, n.F_FEED_OK, n.F_RMS_DBFS))
+
+
 def telemetry_points(p: Telemetry, province: str, commune: str) -> list[str]:
-    # encode_point: one message per station per interval, the series part encoded once.
+    # encode_values: one message per station per interval, the series part encoded once and
+    # the field keys once; the values in _TELEMETRY_FIELDS order.
     tags = ((n.T_PROVINCE, province), (n.T_COMMUNE, commune), (n.T_STATION, p.station))
-    a, pw = p.audio, p.power
-    fields: dict[str, FieldValue | None] = {
-        n.F_CONTROLLER_OK: p.controller == "ok",
-        n.F_UPTIME_S: p.uptime_s,
-        n.F_AGENT_UPTIME_S: p.agent_uptime_s,
-        n.F_AMP: p.amp.value,
-        n.F_AUDIO_RMS_DBFS: _f(a.rms_dbfs),
-        n.F_AUDIO_PEAK_DBFS: _f(a.peak_dbfs),
-        n.F_AUDIO_CLIP_RATIO: _f(a.clip_ratio),
-        n.F_AUDIO_SILENT: a.silent,
-        n.F_AUDIO_SOURCE: a.source,
-        n.F_ACOUSTIC_DBFS: _f(a.acoustic_dbfs),
-        n.F_ACOUSTIC_CORR: _f(a.acoustic_corr),
-        n.F_MAINS_V: _f(pw.mains_v),
-        n.F_BATTERY_V: _f(pw.battery_v),
-        n.F_ON_BATTERY: pw.on_battery,
-        n.F_TEMP_C: _f(p.temp_c),
-        n.F_FM_FORWARD_W: _f(p.fm.forward_w) if p.fm else None,
-        n.F_FM_REFLECTED_W: _f(p.fm.reflected_w) if p.fm else None,
-        n.F_CLUSTERS: len(p.clusters),
-        **_base(p),
-    }
-    lines = [encode_point(n.TELEMETRY, tags, fields, p.ts)]
+    a, pw, fm = p.audio, p.power, p.fm
+    values = (
+        p.controller == "ok",
+        p.uptime_s,
+        p.agent_uptime_s,
+        p.amp.value,
+        _f(a.rms_dbfs),
+        _f(a.peak_dbfs),
+        _f(a.clip_ratio),
+        a.silent,
+        a.source,
+        _f(a.acoustic_dbfs),
+        _f(a.acoustic_corr),
+        _f(pw.mains_v),
+        _f(pw.battery_v),
+        pw.on_battery,
+        _f(p.temp_c),
+        _f(fm.forward_w) if fm else None,
+        _f(fm.reflected_w) if fm else None,
+        len(p.clusters),
+        p.session,
+        p.seq,
+        p.backfill,
+    )
+    lines = [encode_values(n.TELEMETRY, tags, _TELEMETRY_FIELDS, values, p.ts)]
     for c in p.clusters:
         ctags = (*tags, (n.T_CLUSTER, str(c.id)), (n.T_CLUSTER_KIND, c.kind.value))
-        cfields: dict[str, FieldValue | None] = {
-            n.F_RELAY_ON: c.relay_on,
-            n.F_FAULT: c.fault,
-            n.F_FEED_OK: c.feed_ok,
-            n.F_RMS_DBFS: _f(c.rms_dbfs),
-        }
-        lines.append(encode_point(n.CLUSTER, ctags, cfields, p.ts))
+        cvalues = (c.relay_on, c.fault, c.feed_ok, _f(c.rms_dbfs))
+        lines.append(encode_values(n.CLUSTER, ctags, _CLUSTER_FIELDS, cvalues, p.ts))
     return lines
 
 
