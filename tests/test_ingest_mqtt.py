@@ -207,3 +207,37 @@ def test_throughput_qos1(mosquitto, ingest_factory):
     rate = n / (time.monotonic() - start)
     print(f"ingested {n} QoS 1 messages at {rate:.0f} msg/s")
     assert sorted(sink.seqs()) == list(range(n))
+
+
+class BlockingSink(ListSink):
+    """Encodes in ``prepare`` (like StorageSink) and blocks in ``append`` until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[list[int]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def prepare(self, messages) -> list[int]:
+        seqs = [m.payload.seq for m in messages]
+        self.prepared.append(seqs)
+        return seqs
+
+    def append(self, messages, encoded=None) -> None:
+        assert encoded == [m.payload.seq for m in messages]  # what prepare made for them
+        self.entered.set()
+        assert self.release.wait(30)
+        super().append(messages)
+
+
+def test_next_batch_prepared_during_a_store_and_acks_wait_for_it(mosquitto, ingest_factory):
+    sink = BlockingSink()
+    ingest = ingest_factory(mosquitto.port, sink)
+    publish(mosquitto.port, [(TOPIC, good(0))])
+    wait_until(sink.entered.is_set, 10, what="first batch in the sink's append")
+    publish(mosquitto.port, [(TOPIC, good(s)) for s in range(1, 6)])
+    wait_until(lambda: sum(map(len, sink.prepared)) == 6, 10, what="next batch prepared")
+    assert ingest.acked == 0  # nothing is acknowledged before its append returned
+    sink.release.set()
+    wait_until(lambda: ingest.acked == 6, 10, what="all acknowledged after storing")
+    assert sink.seqs() == list(range(6))

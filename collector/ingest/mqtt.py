@@ -5,8 +5,11 @@ Delivery guarantee (at least once, end to end):
 - ``clean_start=False`` with a Session Expiry Interval: while the collector is away the broker
   keeps its subscriptions and queues messages for it.
 - ``manual_ack=True``: paho does not PUBACK on its own. ``on_message`` only stamps the receive
-  time and queues the message; a worker thread takes everything queued (up to ``max_batch``),
-  runs it through the pipeline (validate, spool append) and then PUBACKs the batch in order.
+  time and queues the message; a worker thread takes everything queued (up to ``max_batch``)
+  and prepares it (validate, encode: ``Pipeline.prepare``); a commit thread stores each
+  prepared batch (spool append, fsync: ``Pipeline.store``) and only then PUBACKs it, batches
+  and acks in the order received. At most one prepared batch waits for the commit thread, so
+  the next batch is validated while this one's fsync runs.
   A kill -9 before the PUBACK makes the broker redeliver on the next connection: the message
   may be stored twice, never lost. Storage points are keyed by station and reading time, so a
   redelivered copy overwrites itself in InfluxDB.
@@ -30,12 +33,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.ingest.buffered_client import BufferedClient
 from collector.ingest.config import MqttConfig
-from collector.ingest.pipeline import Incoming, Pipeline, PipelineStopped
+from collector.ingest.pipeline import Incoming, Pipeline, PipelineStopped, Prepared
 
 log = logging.getLogger("collector.ingest.mqtt")
 
 _Item = tuple[Incoming, int, int, int]  # message, mid, qos, connection generation
-_STOP = object()  # queued by stop(): the worker's last item
+_STOP = object()  # queued by stop(): the worker's last item, then the commit thread's
 
 
 class MqttIngest:
@@ -47,6 +50,9 @@ class MqttIngest:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
+        # One prepared batch may wait while another is being stored: bounded look-ahead.
+        self._commits: queue.Queue[tuple[list[_Item], Prepared] | object] = queue.Queue(1)
+        self._committer = threading.Thread(target=self._commit, name="mqtt-commit", daemon=True)
         self.received = 0
         self.acked = 0
         self.client = self._make_client()
@@ -82,6 +88,7 @@ class MqttIngest:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
         props.ReceiveMaximum = self.config.receive_maximum
+        self._committer.start()
         self._worker.start()
         # connect_async: a broker that is down at start-up is retried by the loop thread.
         self.client.connect_async(
@@ -97,9 +104,11 @@ class MqttIngest:
         """Store and ack what was received, then disconnect (the session stays on the broker)."""
         self._stop.set()
         self._queue.put(_STOP)  # the worker finishes what came before it, then exits
-        if self._worker.ident is not None:
-            self._worker.join(timeout)
-        if self._worker.is_alive():
+        deadline = time.monotonic() + timeout
+        for thread in (self._worker, self._committer):
+            if thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if self._worker.is_alive() or self._committer.is_alive():
             log.error(
                 "mqtt worker did not finish in %.0f s; unacked messages will be redelivered",
                 timeout,
@@ -141,7 +150,7 @@ class MqttIngest:
         incoming = Incoming(topic, payload, time.time_ns() // 1_000_000)
         self._queue.put((incoming, mid, qos, self._generation))
 
-    # --- worker ----------------------------------------------------------------------
+    # --- worker (prepare) and commit thread (store, then ack) -------------------------
     def _work(self) -> None:
         stopping = False
         while not stopping:
@@ -149,7 +158,28 @@ class MqttIngest:
             if not batch:
                 continue
             try:
-                self._pipeline.process([item[0] for item in batch], "mqtt")
+                prepared = self._pipeline.prepare([item[0] for item in batch], "mqtt")
+            except Exception:  # a bug must not silently stop ingest: log, do not ack
+                log.exception("ingest batch of %d failed; not acknowledged", len(batch))
+                continue
+            if not self._hand_over((batch, prepared)):
+                return  # the commit thread has stopped: nothing more can be acked
+        self._hand_over(_STOP)
+
+    def _hand_over(self, item: tuple[list[_Item], Prepared] | object) -> bool:
+        while self._committer.is_alive():
+            try:
+                self._commits.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _commit(self) -> None:
+        while (item := self._commits.get()) is not _STOP:
+            batch, prepared = item  # type: ignore[misc]
+            try:
+                self._pipeline.store(prepared)
             except PipelineStopped as err:
                 log.error("stopping with unstored messages (broker will redeliver): %s", err)
                 return

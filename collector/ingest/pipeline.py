@@ -4,6 +4,10 @@ MQTT and serial gateways both call ``Pipeline.process``. It returns only once th
 the accepted messages durable (the storage spool appended them), so a source may then
 acknowledge them. Rejected messages are counted and logged, and count as done: a bad message is
 never retried.
+
+``process`` is ``store(prepare(batch))``: ``prepare`` validates, counts and (if the sink has a
+``prepare``, e.g. line protocol) encodes; ``store`` makes the result durable. The MQTT input
+runs them in two threads, so the next batch is prepared while this one waits for its fsync.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ class Incoming(NamedTuple):
 
 class Sink(Protocol):
     def append(self, messages: Sequence[Accepted]) -> None:
-        """Store ``messages``; returning means they survive a kill -9. Raise if not."""
+        """Store ``messages``; returning means they survive a kill -9. Raise if not.
+        A sink may also offer ``prepare(messages) -> encoded`` (pure, no I/O) and then takes
+        ``append(messages, encoded)``."""
+
+
+class Prepared(NamedTuple):
+    accepted: list[Accepted]
+    encoded: object  # the sink's prepare(accepted), None if it has none
 
 
 class PipelineStopped(RuntimeError):
@@ -53,22 +64,41 @@ class Pipeline:
         self.sink_failures = 0
 
     def process(self, batch: Sequence[Incoming], source: str) -> list[Accepted]:
+        return self.store(self.prepare(batch, source))
+
+    def prepare(self, batch: Sequence[Incoming], source: str) -> Prepared:
+        """Validate and count ``batch``, encode the accepted messages; nothing stored yet."""
         inventory = self._inventory()
         results = [
             validate(m.topic, m.payload, m.received_ms, inventory, self._limits) for m in batch
         ]
         self.stats.record(results, source)
         accepted = [r for r in results if isinstance(r, Accepted)]
-        if accepted:
-            self._store(accepted)
-        return accepted
+        encode = getattr(self._sink, "prepare", None)
+        encoded = None
+        if encode is not None and accepted:
+            try:
+                encoded = encode(accepted)
+            except Exception:  # append encodes again, and a failure there is a sink failure
+                encoded = None
+        return Prepared(accepted, encoded)
 
-    def _store(self, accepted: list[Accepted]) -> None:
+    def store(self, prepared: Prepared) -> list[Accepted]:
+        """Make the prepared messages durable (retrying); returns the accepted messages."""
+        if prepared.accepted:
+            self._store(prepared)
+        return prepared.accepted
+
+    def _store(self, prepared: Prepared) -> None:
         # Keep retrying: the source holds its acks meanwhile, so the broker stops sending
         # (receive maximum) rather than the collector dropping data.
+        accepted = prepared.accepted
         while True:
             try:
-                self._sink.append(accepted)
+                if prepared.encoded is None:
+                    self._sink.append(accepted)
+                else:
+                    self._sink.append(accepted, prepared.encoded)  # type: ignore[call-arg]
                 return
             except Exception as err:  # any sink error: nothing is acked, retry
                 self.sink_failures += 1

@@ -38,7 +38,8 @@ class StorageSink:
         self._skew_written: dict[str, int] = {}
         self.after_store_errors = 0
 
-    def append(self, messages: Sequence[Accepted]) -> None:
+    def prepare(self, messages: Sequence[Accepted]) -> list[str]:
+        """The line protocol of ``messages`` (and their clock-skew points): no I/O."""
         lines: list[str] = []
         for m in messages:
             lines.extend(points_for_payload(m.payload, m.province, m.commune))
@@ -47,7 +48,11 @@ class StorageSink:
                 lines.append(
                     clock_skew_point(m.received_ms, m.province, m.commune, m.station, skew)
                 )
-        self._storage.append(lines)
+        return lines
+
+    def append(self, messages: Sequence[Accepted], lines: list[str] | None = None) -> None:
+        """Spool ``lines`` (default: ``prepare(messages)``), then tell ``on_stored``."""
+        self._storage.append(self.prepare(messages) if lines is None else lines)
         if self._on_stored is None:
             return
         try:
