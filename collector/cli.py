@@ -91,6 +91,14 @@ def _run(args: argparse.Namespace) -> int:
             f" broker {config.mqtt.host}:{config.mqtt.port}, influx {config.influx.url},"
             f" {len(config.serial_gateways)} serial gateway(s)"
         )
+        if config.group is not None:
+            from collector.group.partitions import assign
+
+            sizes = sorted(map(len, assign(inventory.communes, config.group.partitions).values()))
+            print(
+                f"group member: {config.group.partitions} partitions of {sizes[0]}-{sizes[-1]}"
+                f" communes, locks in {config.group.dir}"
+            )
         return 0
     from collector.daemon import Collector  # heavy imports only when running
     from collector.health.store import StoreError

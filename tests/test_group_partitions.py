@@ -18,6 +18,7 @@ from collector.group.partitions import (
     suffixed,
 )
 from collector.inventory import load_inventory
+from loaxa.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "config" / "inventory.example.toml"
@@ -96,6 +97,17 @@ def test_partition_config_derives_session_files_and_filters(tmp_path):
     with pytest.raises(ValueError, match="partition 2 has no commune"):
         partition_config(config, 2, "cao-bang", [], 0)
     assert isinstance(part, CollectorConfig)
+
+
+def test_check_describes_the_group(tmp_path, capsys):
+    path = tmp_path / "collector.toml"
+    path.write_text(f'inventory = "{INVENTORY}"\n[group]\ndir = "g"\npartitions = 2\n')
+    assert main(["collector", "--config", str(path), "--check"]) == 0
+    sizes = sorted(map(len, assign(load_inventory(INVENTORY).communes, 2).values()))
+    assert (
+        f"group member: 2 partitions of {sizes[0]}-{sizes[1]} communes, locks in {tmp_path / 'g'}"
+        in capsys.readouterr().out
+    )
 
 
 def test_suffixed_keeps_folder_and_extension():
