@@ -221,6 +221,7 @@ def _report(rows: list[dict], args: argparse.Namespace, span_s: float, log: Path
         "collector_log": {
             "warning": sum(" WARNING " in x for x in text),
             "error": sum(" ERROR " in x for x in text),
+            "first": [x[:300] for x in text if " WARNING " in x or " ERROR " in x][:8],
         },
         "thresholds": THRESHOLDS,
         "health_tick_s": HEALTH_TICK_S,
