@@ -241,3 +241,18 @@ def test_next_batch_prepared_during_a_store_and_acks_wait_for_it(mosquitto, inge
     sink.release.set()
     wait_until(lambda: ingest.acked == 6, 10, what="all acknowledged after storing")
     assert sink.seqs() == list(range(6))
+
+
+def test_batched_pubacks_reach_the_broker(mosquitto, ingest_factory):
+    """A window of 5 unacknowledged messages: 300 arrive only if the batched PUBACKs work, and
+    the next session gets nothing again (all were acknowledged)."""
+    sink = ListSink()
+    first = ingest_factory(mosquitto.port, sink, receive_maximum=5)
+    publish(mosquitto.port, [(TOPIC, good(s)) for s in range(300)])
+    wait_until(lambda: first.acked == 300, 30, what="300 messages through a window of 5")
+    first.stop()
+    again = ListSink()
+    ingest_factory(mosquitto.port, again, receive_maximum=5)
+    publish(mosquitto.port, [(TOPIC, good(300))])
+    wait_until(lambda: again.seqs() == [300], 10, what="only the new message")
+    assert sink.seqs() == list(range(300))

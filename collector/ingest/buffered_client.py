@@ -21,6 +21,10 @@ an MQTT 5 PUBLISH at QoS 0/1 with no properties and a non-empty UTF-8 topic goes
 QoS 2, a topic alias, a malformed packet, MQTT 3) takes paho's own path to ``on_message``.
 ``message_callback_add`` filters are not consulted on the lean path.
 
+``ack_many(mids)``: paho's ``ack`` queues one 4-byte PUBACK per message, each with a wake-up
+write to its socket pair and later its own ``send``; ``ack_many`` queues a batch's PUBACKs
+(QoS 1, success: ``0x40 0x02 <packet id>``, MQTT 5.0 3.4.2.1) as one write, in order.
+
 MQTT 5 PUBLISH after the fixed header (OASIS MQTT 5.0, 3.3.2)::
 
     topic length (2, big endian) | topic (UTF-8) | packet id (2, QoS > 0 only)
@@ -36,6 +40,7 @@ from collections.abc import Callable
 
 import paho.mqtt._packet as paho_packet
 import paho.mqtt.client as paho
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -67,6 +72,13 @@ class BufferedClient(paho.Client):
     _rsock: object = None
     _reads_left: int = 0  # socket reads still allowed in this loop_read
     on_fast_publish: Callable[[str, bytes, int, int], None] | None = None
+
+    def ack_many(self, mids: list[int]) -> MQTTErrorCode:
+        """PUBACK each QoS 1 packet id of ``mids`` (needs ``manual_ack``), in one write."""
+        if not mids:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        acks = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+        return self._packet_queue(PUBACK, acks, 0, 1)
 
     def _handle_publish(self) -> MQTTErrorCode:
         fast = self.on_fast_publish

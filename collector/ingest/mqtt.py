@@ -65,7 +65,7 @@ class MqttIngest:
     def backlog(self) -> int:
         return self._queue.qsize()
 
-    def _make_client(self) -> paho.Client:
+    def _make_client(self) -> BufferedClient:
         c = self.config
         client = BufferedClient(  # 64 KiB socket reads, every packet in them per select()
             CallbackAPIVersion.VERSION2,
@@ -205,7 +205,9 @@ class MqttIngest:
 
     def _ack(self, batch: list[_Item]) -> None:
         generation = self._generation
+        mids = [mid for _, mid, qos, gen in batch if qos == 1 and gen == generation]
+        self.client.ack_many(mids)  # one write for the batch's PUBACKs, in order
         for _, mid, qos, gen in batch:
-            if qos > 0 and gen == generation:
+            if qos > 1 and gen == generation:
                 self.client.ack(mid, qos)
         self.acked += len(batch)
