@@ -1,4 +1,4 @@
-"""On-disk bytes per point of loaxa telemetry in a real InfluxDB 1.x, and the wire size of it.
+"""On-disk bytes per message of loaxa telemetry in a real InfluxDB 1.x (fully compacted).
 
     flock /tmp/loaxa-bench.lock .venv/bin/python bench/bench_influx_disk.py \
         [--stations 200] [--hours 24] [--interval-s 60] [--index inmem|tsi1]
@@ -6,7 +6,8 @@
 Why: docs/NATIONAL.md projects a year of data at 100k stations from these figures.
 
 What it does: a fleet of ``--stations`` agents (2 loudspeaker clusters each, two one-hour
-programs a day) sends ``loaxa.payloads.Telemetry`` every ``--interval-s`` for ``--hours``.
+programs a day) sends ``loaxa.payloads.Telemetry`` every ``--interval-s`` for ``--hours``
+(at least 24, so every run has the same share of on-air readings).
 Each reading goes through the collector's own code (``StorageSink`` ->
 ``points_for_payload`` + one ``clock_skew`` point per station per minute, line protocol of
 ``collector/storage/line_protocol.py``) and ``V1Writer`` to a throwaway InfluxDB 1.x
@@ -16,8 +17,9 @@ size and file list stop changing (every shard one TSM generation, WAL empty). ``
 check that every point is there before anything is measured.
 
 Figures (printed, and JSON in ``bench/results/influx-disk-<UTC>.json``): points, field values,
-bytes of line protocol and of JSON payloads, TSM bytes, index bytes (tsi1), WAL left, bytes per
-point and per field value, and the projection to a year at 100k stations. Values are a model
+bytes of line protocol and of JSON payloads, TSM bytes, index bytes (tsi1 files or the series
+file), WAL left, bytes per point, per field value and per message, the share of on-air
+readings, and the projection to a year at 100k stations. Values are a model
 of real readings (rounded as agent/convert.py rounds them, slow drifts, on-air/off-air levels):
 compression depends on it, so the model and its seed are part of the result.
 """
