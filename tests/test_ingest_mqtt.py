@@ -77,7 +77,8 @@ def publish(broker_port: int, messages: list[tuple[str, bytes]]) -> None:
 
 
 def make_ingest(port: int, sink: ListSink, stop: threading.Event | None = None, **kw) -> MqttIngest:
-    config = MqttConfig(port=port, client_id="collector-test", **kw)
+    kw.setdefault("client_id", "collector-test")  # a test of its own: a session of its own
+    config = MqttConfig(port=port, **kw)
     stats = IngestStats(log_every_s=0)
     pipeline = Pipeline(_Inventory, Limits(), sink, stats, stop=stop, retry_s=0.05)
     return MqttIngest(config, pipeline)
@@ -232,11 +233,13 @@ class BlockingSink(ListSink):
 
 def test_next_batch_prepared_during_a_store_and_acks_wait_for_it(mosquitto, ingest_factory):
     sink = BlockingSink()
-    ingest = ingest_factory(mosquitto.port, sink)
+    ingest = ingest_factory(mosquitto.port, sink, client_id="collector-test-overlap")
     publish(mosquitto.port, [(TOPIC, good(0))])
     wait_until(sink.entered.is_set, 10, what="first batch in the sink's append")
     publish(mosquitto.port, [(TOPIC, good(s)) for s in range(1, 6)])
-    wait_until(lambda: sum(map(len, sink.prepared)) == 6, 10, what="next batch prepared")
+    # Batches split as messages arrive; the look-ahead is bounded (one waiting for the commit
+    # thread, one in the worker's hands), so at least the next batch is prepared meanwhile.
+    wait_until(lambda: len(sink.prepared) >= 2, 10, what="next batch prepared")
     assert ingest.acked == 0  # nothing is acknowledged before its append returned
     sink.release.set()
     wait_until(lambda: ingest.acked == 6, 10, what="all acknowledged after storing")
@@ -247,12 +250,12 @@ def test_batched_pubacks_reach_the_broker(mosquitto, ingest_factory):
     """A window of 5 unacknowledged messages: 300 arrive only if the batched PUBACKs work, and
     the next session gets nothing again (all were acknowledged)."""
     sink = ListSink()
-    first = ingest_factory(mosquitto.port, sink, receive_maximum=5)
+    first = ingest_factory(mosquitto.port, sink, receive_maximum=5, client_id="collector-acks")
     publish(mosquitto.port, [(TOPIC, good(s)) for s in range(300)])
     wait_until(lambda: first.acked == 300, 30, what="300 messages through a window of 5")
     first.stop()
     again = ListSink()
-    ingest_factory(mosquitto.port, again, receive_maximum=5)
+    ingest_factory(mosquitto.port, again, receive_maximum=5, client_id="collector-acks")
     publish(mosquitto.port, [(TOPIC, good(300))])
     wait_until(lambda: again.seqs() == [300], 10, what="only the new message")
     assert sink.seqs() == list(range(300))
