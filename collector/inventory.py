@@ -238,6 +238,15 @@ class Inventory:
         self.stations = _by_id(raw.stations, "id", "stations")
         self._check_references(raw)
         self.maintenance = [self._resolve(i, m) for i, m in enumerate(raw.maintenance)]
+        # Indexes for the per-commune and per-upstream lookups of the health tick and the
+        # exports: a scan per call made the compliance tick O(communes x stations), which never
+        # finished at 100k stations.
+        self._by_commune: dict[str, list[Station]] = {}
+        self._by_upstream: dict[str, list[Station]] = {}
+        for s in self.stations.values():
+            self._by_commune.setdefault(s.commune, []).append(s)
+            if s.upstream is not None:
+                self._by_upstream.setdefault(s.upstream, []).append(s)
 
     def _check_references(self, raw: _InventoryFile) -> None:
         def need(ok: bool, where: str, what: str) -> None:
@@ -327,10 +336,10 @@ class Inventory:
         return [self.contacts[c] for c in commune.escalation]
 
     def stations_of(self, commune: str) -> list[Station]:
-        return [s for s in self.stations.values() if s.commune == commune]
+        return list(self._by_commune.get(commune, ()))
 
     def children_of(self, upstream: str) -> list[Station]:
-        return [s for s in self.stations.values() if s.upstream == upstream]
+        return list(self._by_upstream.get(upstream, ()))
 
     def in_maintenance(self, station_id: str, ts_ms: int) -> MaintenanceWindow | None:
         station = self.stations[station_id]
