@@ -47,6 +47,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="collector account (repeat for several; default loaxa-collector)",
     )
     gen.add_argument(
+        "--collector-partitions",
+        type=int,
+        default=0,
+        metavar="P",
+        help="also <collector>-p0 .. -p<P-1>: one account per partition of a collector group "
+        "with account_per_partition (collector/GROUP.md)",
+    )
+    gen.add_argument(
         "--operator",
         action="append",
         metavar="USER",
@@ -79,6 +87,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate)
 
 
+def _collectors(names: list[str], partitions: int) -> list[str]:
+    """The collector accounts, each followed by its partitions' ``<name>-p<k>``."""
+    return [n for name in names for n in (name, *(f"{name}-p{k}" for k in range(partitions)))]
+
+
 def _generate(args: argparse.Namespace) -> int:
     if (args.ca_cert is None) != (args.ca_key is None):
         print("--ca-cert and --ca-key go together (certificate mode)", file=sys.stderr)
@@ -94,7 +107,9 @@ def _generate(args: argparse.Namespace) -> int:
             inventories,
             args.out,
             BrokerAddress(args.broker_host, args.broker_port, args.ca_file, args.cert_port),
-            collectors=args.collector or ["loaxa-collector"],
+            collectors=_collectors(
+                args.collector or ["loaxa-collector"], args.collector_partitions
+            ),
             operators=args.operator or ["loaxa-ops"],
             rotate=args.rotate,
             authority=authority,

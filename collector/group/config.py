@@ -32,6 +32,13 @@ class GroupConfig(BaseModel):
         description="after the broker gave a partition's session to another client, do "
         "not take that partition again for this long (never fight over a session)",
     )
+    account_per_partition: bool = Field(
+        False,
+        description="partition k logs in as <mqtt.username>-p<k> with the password in "
+        "<mqtt.password_file>-p<k> (`loaxa credentials generate --collector-partitions P`): "
+        "needed when the broker takes the client id from the user name "
+        "(use_username_as_clientid, deploy/mosquitto), where one account holds one session",
+    )
     http_base_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         0,
         description="partition k serves /healthz and /metrics on this port + k (0: off); "

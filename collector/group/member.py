@@ -80,6 +80,13 @@ class GroupMember:
                 "alerts.sms: partitions cannot share one GSM modem; in a group send alerts by "
                 "e-mail, webhook or MQTT (GROUP.md, limits)"
             )
+        if config.group.account_per_partition and (
+            config.mqtt.username is None or config.mqtt.password_file is None
+        ):
+            raise GroupConfigError(
+                "group.account_per_partition needs mqtt.username and mqtt.password_file: "
+                "partition k logs in as <username>-p<k> with the password in <file>-p<k>"
+            )
         self.config, self.group = config, config.group
         self.inventory = load_inventory(config.inventory)
         self.province = self.inventory.province.slug

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config import CollectorConfig
+from collector.ingest.config import MqttConfig
 from collector.inventory import Inventory, InventoryError, parse_inventory
+from loaxa.secret_sources import read_secret_file
 from loaxa.topics import commune_subscription
 
 PARTITIONING_VERSION = 1
@@ -73,12 +75,14 @@ def partition_config(
     """Partition k's collector configuration, derived from the group's one config."""
     if not communes:
         raise ValueError(f"partition {k} has no commune: nothing to run")
+    own_account = config.group is not None and config.group.account_per_partition
     mqtt = config.mqtt.model_copy(
         update={
             "client_id": f"{config.mqtt.client_id}-p{k}",
             "topics": [commune_subscription(province, c) for c in communes],
             "shared_group": None,  # a shared subscription would split a station's messages
         }
+        | (partition_account(config.mqtt, k) if own_account else {})
     )
     spool = config.spool.model_copy(
         update={
@@ -101,6 +105,35 @@ def partition_config(
             "group": None,
         }
     )
+
+
+def partition_account(mqtt: MqttConfig, k: int) -> dict[str, str]:
+    """Partition k's own broker accounts: ``<username>-p<k>``, its password in
+    ``<password_file>-p<k>`` (``loaxa-collector.secret`` -> ``loaxa-collector-p3.secret``), and
+    likewise ``ops_username`` when set.
+    ValueError naming the key if the group config lacks what this needs."""
+    if mqtt.username is None or mqtt.password_file is None:
+        raise ValueError(
+            "group.account_per_partition needs mqtt.username and mqtt.password_file "
+            "(partition k logs in as <username>-p<k> with the password in <file>-p<k>)"
+        )
+    file = suffixed(Path(mqtt.password_file), k)
+    account = {
+        "username": f"{mqtt.username}-p{k}",
+        "password_file": str(file),
+        "password": read_secret_file(file),
+    }
+    if mqtt.ops_username is not None:  # the alert-ack session is a session of its own too
+        if mqtt.ops_password_file is None:
+            raise ValueError("group.account_per_partition with mqtt.ops_username needs "
+                             "mqtt.ops_password_file (read as <file>-p<k>)")  # fmt: skip
+        ops_file = suffixed(Path(mqtt.ops_password_file), k)
+        account |= {
+            "ops_username": f"{mqtt.ops_username}-p{k}",
+            "ops_password_file": str(ops_file),
+            "ops_password": read_secret_file(ops_file),
+        }
+    return account
 
 
 def fair_share(partitions: int, members: int) -> int:
