@@ -43,6 +43,7 @@ from bench.scale_measure import (
     lag_figures,
     rss_kib,
     tick_figures,
+    timeline,
     window_rates,
 )
 from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until
@@ -183,6 +184,8 @@ class Point:
             "count_query_max_s": round(max(s.query_s for s in sampler.samples), 3),
             "collector_log_warnings": _warnings(self.log),
             "prepare_s": round(self.prepare_s, 1),
+            # (s after the first send, stored, backlog, age of the oldest unstored reading)
+            "timeline": timeline(sampler.samples, t0_ms / 1000, due),
         }
         res["holds"] = _holds(res, self.interval_s)
         # Stricter: storage never lagged the fleet by a whole interval (dashboards stay fresh).

@@ -111,6 +111,20 @@ def lag_figures(samples: list[Sample], due_s: list[float]) -> dict[str, float]:
     return {"max_backlog_msgs": max_backlog, "max_age_unstored_s": round(max_age, 2)}
 
 
+def timeline(samples: list[Sample], t0: float, due_s: list[float], every_s: float = 10.0) -> list:
+    """About one ``[s since t0, stored, backlog, age of the oldest unstored]`` per ``every_s``:
+    whether a lag stays bounded or grows."""
+    out, next_t = [], t0
+    for s in samples:
+        if s.t < next_t:
+            continue
+        offered = bisect_right(due_s, s.t)
+        age = s.t - due_s[s.stored] if s.stored < len(due_s) and due_s[s.stored] <= s.t else 0.0
+        out.append([round(s.t - t0, 1), s.stored, offered - s.stored, round(age, 1)])
+        next_t = s.t + every_s
+    return out
+
+
 def window_rates(
     samples: list[Sample], t_from: float, t_to: float, due_s: list[float]
 ) -> dict[str, float]:
