@@ -42,7 +42,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest_run import cpu_seconds, stop_process
-from bench.scale_measure import rss_kib
+from bench.scale_measure import code_commit, rss_kib
 from loaxa.localservers import Mosquitto, wait_until
 from loaxa.sim.mcu import SimulatedMcu
 from loaxa.sim.tcp_proxy import Mode, TcpProxy
@@ -217,6 +217,7 @@ def main() -> None:
         res = run(args, Path(tmp))
     res["meta"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                    "python": platform.python_version(), "quick": args.quick,
+                   "commit": code_commit(),
                    "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     for name, p in res["phases"].items():
         print(f"{name:<14} CPU {p['cpu_pct']:>5.2f} % of a core (feed {p['feed_cpu_pct']:.2f} %)  "

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ingest_run import stop_process
 from bench.scale_alert_rig import FAULTS, Arrivals, ScriptedFleet, email_of
 from bench.scale_alert_rig import write_inventory as write_alert_inventory
+from bench.scale_measure import code_commit
 from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -247,6 +248,7 @@ def main() -> None:
         res = run(args, Path(tmp))
     res["meta"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                    "python": platform.python_version(), "quick": args.quick,
+                   "commit": code_commit(),
                    "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     print(f"{res['faults']} faults over {res['injection_span_s']} s, missing {res['missing']}")
     print(f"{'fault':<8} {'n':>3} {'bound':>6}  stage      p50    p95    p99    max (s)")

@@ -40,6 +40,7 @@ from bench.ingest_run import Influx, stop_process
 from bench.scale_load import plan, publish_on_schedule, write_scale_inventory
 from bench.scale_measure import (
     Sampler,
+    code_commit,
     lag_figures,
     rss_kib,
     tick_figures,
@@ -307,7 +308,7 @@ def main() -> None:
     out = args.out or RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "quick": args.quick,
+            "python": platform.python_version(), "quick": args.quick, "commit": code_commit(),
             "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"written: {out}")

@@ -15,13 +15,34 @@ with ``c`` readings stored, against the schedule (``due``: send times in order):
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import urllib.request
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.ingest_run import Influx, cpu_seconds
+
+_HERE = Path(__file__).resolve().parent
+
+
+def code_commit() -> str:
+    """The checkout's commit, "+changes" if collector/ or agent/ differ from it: the code that
+    was measured (other work lands in the same checkout between runs)."""
+    git = ["git", "-C", str(_HERE)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "collector", "agent", "loaxa"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
 
 
 def rss_kib(pid: int, key: str = "VmRSS") -> int:
