@@ -109,6 +109,7 @@ class Collector:
                 config.alerts, self.inventory, self.ops.client, province
             )
             self.ops.on_connect.append(self._attach_acks)
+            self.alerts.persist = self._write_alerts_state
         self._alerts_state = config.daemon.state_db.with_suffix(".alerts.json")
         self.health = HealthFeed(engine, self.store, self.storage, self.alerts)
         self.stop_event = threading.Event()
@@ -340,10 +341,13 @@ class Collector:
         log.info("collector stopped")
 
     def _save_alerts(self) -> None:
-        if self.alerts is None:
-            return
+        if self.alerts is not None:
+            self.alerts.save()
+
+    def _write_alerts_state(self, state: dict[str, object]) -> None:
+        """``AlertService.persist``: called under the service's lock, so writers never race."""
         tmp = self._alerts_state.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.alerts.snapshot()))
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, self._alerts_state)  # atomic: a crash leaves the previous file whole
 
     def _restore_alerts(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 from collector.alerts.ack import ack_message, publish_ack
 from collector.alerts.config import AlertsConfig, MqttAlertConfig, SmsConfig
 from collector.alerts.notification import NotificationKind as NK
+from collector.alerts.router import AlertRouter
 from collector.alerts.service import AlertService
 from collector.health.events import Cause, HealthEvent, HealthEventKind, Incident, State
 from collector.inventory import load_inventory
@@ -121,3 +122,57 @@ def test_sms_reply_acknowledges_through_the_service(service_env):
         lambda: service.router.alerts[inc.id].acked_by == tech.name, 10, what="SMS reply applied"
     )
     assert service.stats()["sms_inbox"]["received"] == 1
+
+
+class _SubmitRecorder:
+    """Stands where the Dispatcher is: notes the persisted router state at each submit."""
+
+    def __init__(self, written: list[dict]) -> None:
+        self.written, self.on_disk_at_submit = written, []
+
+    def submit(self, notifications) -> None:
+        if notifications:
+            self.on_disk_at_submit.append(json.dumps(self.written[-1]) if self.written else "")
+
+
+def test_router_state_is_written_before_any_alert_leaves_and_restores_without_reuse():
+    """A collector killed right after sending restores the state written ahead of the send: the
+    same incident is not alerted again and its code is not handed to another alert."""
+    inventory = load_inventory(EXAMPLE)
+    written: list[dict] = []
+    recorder = _SubmitRecorder(written)
+    service = AlertService(AlertRouter(inventory, AlertsConfig()), recorder, clock=Clock())
+    service.persist = written.append
+    station = inventory.stations["cb-01267"]
+    inc = Incident(f"cb-01267:{T0}", "cb-01267", station.commune, State.DOWN, Cause.POWER, T0)
+    opened = HealthEvent(HealthEventKind.INCIDENT_OPENED, T0, "cb-01267", station.commune, inc)
+    code = service.handle(opened)[0].codes[0]
+    assert len(recorder.on_disk_at_submit) == 1 and code in recorder.on_disk_at_submit[0]
+
+    after_crash = AlertService(AlertRouter(inventory, AlertsConfig()), _SubmitRecorder([]))
+    after_crash.restore(json.loads(recorder.on_disk_at_submit[0]))
+    assert after_crash.handle(opened) == []  # already alerted before the crash
+    other = next(s for s in inventory.stations.values() if s.id != "cb-01267")
+    inc2 = Incident(f"{other.id}:{T0}", other.id, other.commune, State.DOWN, Cause.POWER, T0)
+    sent = after_crash.handle(
+        HealthEvent(HealthEventKind.INCIDENT_OPENED, T0, other.id, other.commune, inc2)
+    )
+    assert sent and code not in sent[0].codes
+
+
+def test_a_failed_state_write_is_counted_and_the_alert_still_leaves():
+    inventory = load_inventory(EXAMPLE)
+    recorder = _SubmitRecorder([])
+    service = AlertService(AlertRouter(inventory, AlertsConfig()), recorder, clock=Clock())
+
+    def disk_full(state: dict) -> None:
+        raise OSError(28, "No space left on device")
+
+    service.persist = disk_full
+    station = inventory.stations["cb-01267"]
+    inc = Incident(f"cb-01267:{T0}", "cb-01267", station.commune, State.DOWN, Cause.POWER, T0)
+    sent = service.handle(
+        HealthEvent(HealthEventKind.INCIDENT_OPENED, T0, "cb-01267", station.commune, inc)
+    )
+    assert sent and len(recorder.on_disk_at_submit) == 1
+    assert service.router.stats["persist_errors"] == 1

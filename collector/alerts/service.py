@@ -53,6 +53,9 @@ class AlertService:
         self.router, self.dispatcher, self.inbox, self.acks = router, dispatcher, inbox, acks
         self.clock = clock
         self._lock = threading.Lock()
+        # Writes the router state (open alerts, their codes, the next code) where a restart
+        # restores it from; the daemon sets it. Called under the lock, before anything is sent.
+        self.persist: Callable[[dict[str, object]], None] | None = None
 
     @classmethod
     def from_config(
@@ -82,8 +85,27 @@ class AlertService:
 
     # --- inputs -------------------------------------------------------------------------
     def _send(self, notifications: list[Notification]) -> list[Notification]:
+        if notifications:
+            # Write-ahead: the state that gave out these codes is on disk before any of them
+            # leaves, so a collector killed right after sending (kill -9, a group partition
+            # moving) restores them: no code handed out twice, no incident alerted twice.
+            self._persist()
         self.dispatcher.submit(notifications)
         return notifications
+
+    def save(self) -> None:
+        """Write the router state now (tick, stop); serialised with the write-ahead saves."""
+        with self._lock:
+            self._persist()
+
+    def _persist(self) -> None:
+        if self.persist is None:
+            return
+        try:
+            self.persist(self.router.snapshot())
+        except OSError as err:  # sending matters more than the record: logged and counted
+            self.router.stats["persist_errors"] += 1
+            log.error("alerts: cannot save the alert state: %s", err)
 
     def handle(self, event: HealthEvent) -> list[Notification]:
         with self._lock:

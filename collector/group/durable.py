@@ -6,25 +6,22 @@ restores the last saved state. Saved only at the tick (``daemon.health_tick_s``,
 ``daemon.alert_tick_s``), an incident alerted just before a crash is missing from what the new
 owner restores: it detects the outage again and alerts a second time (seen in
 tests/faults/test_f16_group_failover.py before this existed). With these wrappers the snapshot
-is in SQLite before the alert is routed, and the router state right after, so the window shrinks
-from a tick to the few milliseconds between the router's decision and the JSON write.
+is in SQLite before the alert is routed; the router state (codes handed out, open alerts) is
+written by ``AlertService`` before any notification leaves (``AlertService.persist``).
 
 Installed by the group member on each partition's ``Collector`` (``make_durable``), around the
-objects ``HealthFeed`` already calls (``store.record_events``, ``alerts.handle``): the feed and
-the daemon are unchanged. The snapshot is saved once per batch of events, whatever their number.
+store ``HealthFeed`` already calls (``store.record_events``): the feed is unchanged. The
+snapshot is saved once per batch of events, whatever their number.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable
 from typing import Any
 
 from collector.daemon import Collector
 from collector.health.events import HealthEvent, HealthEventKind
 
-log = logging.getLogger("collector.group")
 _INCIDENT = {
     HealthEventKind.INCIDENT_OPENED,
     HealthEventKind.INCIDENT_CLOSED,
@@ -56,37 +53,8 @@ class SnapshotFirstStore:
         return getattr(self._inner, name)
 
 
-class SavingAlerts:
-    """The AlertService as HealthFeed sees it: the router state is saved after each incident
-    event it routed (the file the next owner restores)."""
-
-    def __init__(self, inner: Any, collector: Collector) -> None:
-        self._inner, self._collector = inner, collector
-
-    def handle(self, event: HealthEvent) -> object:
-        out = self._inner.handle(event)
-        if event.kind in _INCIDENT:
-            try:
-                self._collector._save_alerts()
-            except OSError as err:  # the tick saves again; a failed write is not fatal
-                log.error("saving the alert state after %s failed: %s", event.kind.value, err)
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def make_durable(collector: Collector) -> None:
-    """Install both wrappers on a collector that has not started yet. The router state is then
-    written from two threads (ingest, alert tick): one lock keeps the writes apart."""
-    save, lock = collector._save_alerts, threading.Lock()
-
-    def save_alerts() -> None:
-        with lock:
-            save()
-
-    collector._save_alerts = save_alerts  # type: ignore[method-assign]
+    """Install the snapshot-first store on a collector that has not started yet. (The alert
+    router's state is written ahead of every send by ``AlertService`` itself, for any collector.)"""
     feed = collector.health
     feed.store = SnapshotFirstStore(feed.store, collector)
-    if feed.alerts is not None:
-        feed.alerts = SavingAlerts(feed.alerts, collector)
