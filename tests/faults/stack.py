@@ -124,8 +124,11 @@ def stored_rows(influxdb, measurement: str = "telemetry") -> list[dict]:
 
 
 def stored_keys(influxdb) -> list[Key]:
-    """Every telemetry point as (station, seq, ts): one per point InfluxDB holds."""
-    return [(r["station"], int(r["seq"]), int(r["time"])) for r in stored_rows(influxdb)]
+    """Every telemetry point as (station, seq, ts): one per point InfluxDB holds. A row without
+    ``seq`` is a point the query caught mid-write (InfluxDB 1.x stores each field on its own):
+    left out of this read, it is whole at the next poll."""
+    rows = stored_rows(influxdb)
+    return [(r["station"], int(r["seq"]), int(r["time"])) for r in rows if r["seq"] is not None]
 
 
 def make_agent(
