@@ -212,12 +212,12 @@ def main() -> None:
     if args.quick:
         args.phase_s, args.interval_s = 8.0, 1.0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    load0 = os.getloadavg()
+    load0, commit = os.getloadavg(), code_commit()  # the code as the run starts
     with tempfile.TemporaryDirectory(prefix="loaxa-footprint-") as tmp:
         res = run(args, Path(tmp))
     res["meta"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                    "python": platform.python_version(), "quick": args.quick,
-                   "commit": code_commit(),
+                   "commit": commit,
                    "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     for name, p in res["phases"].items():
         print(f"{name:<14} CPU {p['cpu_pct']:>5.2f} % of a core (feed {p['feed_cpu_pct']:.2f} %)  "

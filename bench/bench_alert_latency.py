@@ -243,12 +243,12 @@ def main() -> None:
     if args.faults > args.stations:
         ap.error("one fault per station: --faults must be <= --stations")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    load0 = os.getloadavg()
+    load0, commit = os.getloadavg(), code_commit()  # the code as the run starts
     with tempfile.TemporaryDirectory(prefix="loaxa-alert-bench-") as tmp:
         res = run(args, Path(tmp))
     res["meta"] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                    "python": platform.python_version(), "quick": args.quick,
-                   "commit": code_commit(),
+                   "commit": commit,
                    "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     print(f"{res['faults']} faults over {res['injection_span_s']} s, missing {res['missing']}")
     print(f"{'fault':<8} {'n':>3} {'bound':>6}  stage      p50    p95    p99    max (s)")

@@ -284,7 +284,7 @@ def main() -> None:
     if unknown := [n for n in names if n not in POINTS]:
         ap.error(f"unknown point(s) {unknown}; known: {list(POINTS)}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    load0 = os.getloadavg()
+    load0, commit = os.getloadavg(), code_commit()  # the code as the run starts
     results = []
     with tempfile.TemporaryDirectory(prefix="loaxa-scale-") as tmp:
         work = Path(tmp)
@@ -308,7 +308,7 @@ def main() -> None:
     out = args.out or RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "quick": args.quick, "commit": code_commit(),
+            "python": platform.python_version(), "quick": args.quick, "commit": commit,
             "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"written: {out}")
