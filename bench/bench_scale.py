@@ -42,9 +42,11 @@ from bench.scale_measure import (
     Sampler,
     code_commit,
     lag_figures,
+    log_problems,
     rss_kib,
     tick_figures,
     timeline,
+    wait_stored,
     window_rates,
 )
 from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until
@@ -148,7 +150,7 @@ class Point:
             pub_report = out.get(timeout=due[-1] - time.time() + 600)
             t_sent = time.time()
             total = len(self.items)
-            done = _wait_stored(sampler, total, stall_s=60 + self.interval_s)
+            done = wait_stored(sampler, total, stall_s=60 + self.interval_s)
             t_stored = time.time()
             mem = self._memory(proc, 600 if done.stored >= total else 120)
         finally:
@@ -183,7 +185,7 @@ class Point:
             "tick_running_at_end_s": round(time.time() - running, 1) if running else 0,
             "index_stations_of_patch": self.index_patch,
             "count_query_max_s": round(max(s.query_s for s in sampler.samples), 3),
-            "collector_log_warnings": _warnings(self.log),
+            "collector_log_warnings": log_problems(self.log),
             "prepare_s": round(self.prepare_s, 1),
             # (s after the first send, stored, backlog, age of the oldest unstored reading)
             "timeline": timeline(sampler.samples, t0_ms / 1000, due),
@@ -210,31 +212,6 @@ class Point:
             "health_holds_all": seen,
             "collector_rss_all_seen_mib": round(rss_kib(proc.pid) / 1024, 1),
         }
-
-
-def _wait_stored(sampler: Sampler, total: int, stall_s: float):
-    last, since = sampler.sample(), time.time()
-    while last.stored < total:
-        time.sleep(1.0)
-        s = sampler.sample()
-        if s.stored != last.stored:
-            since = time.time()
-        elif time.time() - since > stall_s:
-            return s
-        last = s
-    return last
-
-
-def _warnings(log: Path) -> dict[str, object]:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    lines = text.splitlines()
-    problems = [x for x in lines if " WARNING " in x or " ERROR " in x]
-    return {
-        "warning": sum(" WARNING " in x for x in lines),
-        "error": sum(" ERROR " in x for x in lines),
-        "skipped_or_missed_jobs": sum("missed by" in x or "skipped" in x for x in lines),
-        "first": [x[:300] for x in problems if "skipped" not in x][:8],  # the log goes with tmp
-    }
 
 
 def _holds(res: dict, interval_s: float) -> bool:

@@ -178,3 +178,31 @@ def tick_figures(lines: list[dict], t_from: float, t_to: float) -> dict[str, flo
         "tick_max_s": ticks[-1],
         "tick_mean_s": round(sum(ticks) / len(ticks), 4),
     }
+
+
+def wait_stored(sampler: Sampler, total: int, stall_s: float) -> Sample:
+    """Sample until ``total`` readings are stored or the count stops growing for ``stall_s``."""
+    last, since = sampler.sample(), time.time()
+    while last.stored < total:
+        time.sleep(1.0)
+        s = sampler.sample()
+        if s.stored != last.stored:
+            since = time.time()
+        elif time.time() - since > stall_s:
+            return s
+        last = s
+    return last
+
+
+def log_problems(log: Path) -> dict[str, object]:
+    """Counts of the collector's warnings and errors, and the first ones (its log is in a
+    temporary folder that goes at the end of the run)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    lines = text.splitlines()
+    problems = [x for x in lines if " WARNING " in x or " ERROR " in x]
+    return {
+        "warning": sum(" WARNING " in x for x in lines),
+        "error": sum(" ERROR " in x for x in lines),
+        "skipped_or_missed_jobs": sum("missed by" in x or "skipped" in x for x in lines),
+        "first": [x[:300] for x in problems if "skipped" not in x][:8],  # the log goes with tmp
+    }
