@@ -15,6 +15,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loaxa.payloads import Audio, Cluster, ClusterKind, Power, Telemetry, to_json
@@ -72,20 +73,31 @@ def write_inventory(path: Path, stations: int) -> Path:
 
 def telemetry(i: int, seq: int, ts: int, rng: random.Random) -> Telemetry:
     """Realistic readings of station ``i``: a level while on air, mains (sometimes battery)."""
+
+    def clusters(on_air: bool) -> list[Cluster]:
+        return [
+            Cluster(id=1, kind=ClusterKind.WIRED, relay_on=on_air, rms_dbfs=-22.0 + rng.random()),
+            Cluster(id=2, kind=ClusterKind.FM, relay_on=on_air),
+        ]
+
+    return reading(station_id(i), seq, ts, rng, clusters)
+
+
+def reading(
+    station: str, seq: int, ts: int, rng: random.Random, clusters: Callable[[bool], list[Cluster]]
+) -> Telemetry:
+    """One telemetry reading: on air 60 % of the time, on battery 3 %; ``clusters(on_air)``."""
     on_air = rng.random() < 0.6
     battery = rng.random() < 0.03
-    clusters = [
-        Cluster(id=1, kind=ClusterKind.WIRED, relay_on=on_air, rms_dbfs=-22.0 + rng.random()),
-        Cluster(id=2, kind=ClusterKind.FM, relay_on=on_air),
-    ]
     return Telemetry(
-        station=station_id(i),
+        station=station,
         session=1,
         seq=seq,
         ts=ts,
         uptime_s=86_400 + seq,
         agent_uptime_s=3_600 + seq,
         amp="on" if on_air else "off",
+        clusters=clusters(on_air),
         audio=Audio(
             rms_dbfs=round(-20.0 - 4 * rng.random(), 2) if on_air else -72.5,
             peak_dbfs=round(-3.0 - rng.random(), 2) if on_air else -60.0,
@@ -97,7 +109,6 @@ def telemetry(i: int, seq: int, ts: int, rng: random.Random) -> Telemetry:
             on_battery=battery,
         ),
         temp_c=round(30 + 5 * rng.random(), 1),
-        clusters=clusters,
     )
 
 

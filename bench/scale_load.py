@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.ingest_load import _connect, publish_packet
-from loaxa.payloads import Audio, Cluster, ClusterKind, Power, Telemetry, to_json
+from bench.ingest_load import _connect, publish_packet, reading
+from loaxa.payloads import Cluster, ClusterKind, Telemetry, to_json
 from loaxa.sim.inventory_gen import synthetic_inventory, write_toml
 from loaxa.topics import Kind, station_topic
 
@@ -58,38 +58,18 @@ def agent_stations(inv: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _reading(station: dict[str, Any], seq: int, rng: random.Random) -> Telemetry:
-    on_air = rng.random() < 0.6
-    battery = rng.random() < 0.03
-    clusters = [
-        Cluster(
-            id=k + 1,
-            kind=ClusterKind(kind),
-            relay_on=on_air,
-            rms_dbfs=round(-22.0 + rng.random(), 2) if on_air else None,
-        )
-        for k, kind in enumerate(station["clusters"])
-    ]
-    return Telemetry(
-        station=station["id"],
-        session=1,
-        seq=seq,
-        ts=_TS_PLACEHOLDER,
-        uptime_s=86_400 + seq,
-        agent_uptime_s=3_600 + seq,
-        amp="on" if on_air else "off",
-        audio=Audio(
-            rms_dbfs=round(-20.0 - 4 * rng.random(), 2) if on_air else -72.5,
-            peak_dbfs=round(-3.0 - rng.random(), 2) if on_air else -60.0,
-            source="pcm",
-        ),
-        power=Power(
-            mains_v=None if battery else round(220 + 5 * rng.random(), 1),
-            battery_v=round(12.4 + 0.6 * rng.random(), 2),
-            on_battery=battery,
-        ),
-        temp_c=round(30 + 5 * rng.random(), 1),
-        clusters=clusters,
-    )
+    def clusters(on_air: bool) -> list[Cluster]:
+        return [
+            Cluster(
+                id=k + 1,
+                kind=ClusterKind(kind),
+                relay_on=on_air,
+                rms_dbfs=round(-22.0 + rng.random(), 2) if on_air else None,
+            )
+            for k, kind in enumerate(station["clusters"])
+        ]
+
+    return reading(station["id"], seq, _TS_PLACEHOLDER, rng, clusters)
 
 
 def plan(inv: dict[str, Any], interval_s: float, intervals: int, seed: int = 6) -> list[Planned]:
