@@ -79,3 +79,28 @@ def test_midnight_checkpoint_repeats_each_seen_station_state(tmp_path, monkeypat
     assert line.startswith("station_state,") and "station=cb-01267" in line
     assert "state=down" in line and line.endswith(f" {midnight}")
     assert feed.checkpoint(T0) == 0  # a real transition is already at that instant
+
+
+def test_a_costly_snapshot_is_spaced_out_so_ingest_is_not_held_off(tmp_path, monkeypatch):
+    """A save that took d ms is not repeated within SAVE_SPACING x d, even after changes."""
+    clock, perf = [T0], [0.0]
+    monkeypatch.setattr(health_feed, "now_ms", lambda: clock[0])
+
+    def slow_perf_ms() -> float:  # every save appears to take 1 s (a big fleet's snapshot)
+        perf[0] += 1000.0
+        return perf[0]
+
+    monkeypatch.setattr(health_feed, "perf_ms", slow_perf_ms)
+    store = CountingStore(tmp_path / "state.sqlite")
+    store.saves = []
+    feed = HealthFeed(HealthEngine(load_inventory(INVENTORY)), store, Lines(), None)
+    feed.tick()
+    assert store.saves == [T0]
+    feed.observe([reading(1, T0 + 1000)])  # UNKNOWN -> OPERATING: a change to save
+    for k in range(2, 7):  # ticks 5 s apart
+        clock[0] += 5000
+        feed.tick()
+        feed.observe([reading(k, clock[0])])
+    # Without the spacing the change is saved at T0 + 5 s; with a 1 s snapshot, not before 10 s.
+    assert store.saves == [T0, T0 + health_feed.SAVE_SPACING * 1000]
+    store.close()

@@ -45,6 +45,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def perf_ms() -> float:
+    return time.perf_counter() * 1000
+
+
+# The snapshot is taken under the feed's lock, which ingest needs too: its share of the time is
+# capped at 1 / SAVE_SPACING (after a save that took d ms, the next waits at least
+# SAVE_SPACING x d). ~30 ms at 1k stations changes nothing; ~5 s at 100k stations saved at every
+# tick with a change held ingest off most of the time (bench/SCALE.md).
+SAVE_SPACING = 10
+
+
 class HealthFeed:
     def __init__(
         self,
@@ -60,10 +71,12 @@ class HealthFeed:
         self.province = self.inventory.province.slug
         self._compliance_every_ms = compliance_every_ms
         self._compliance_ms = 0
-        # The snapshot (every station, its dedupe keys) costs ~0.5 ms per station: saved at the
-        # tick after any transition or event (what `loaxa status` shows), else every 30 s.
+        # The snapshot (every station, its dedupe keys) costs ~40 µs per station: saved at the
+        # tick after any transition or event (what `loaxa status` shows), else every 30 s, and
+        # never more often than SAVE_SPACING x its last cost allows.
         self._quiet_save_every_ms = quiet_save_every_ms
         self._saved_ms = 0
+        self._save_cost_ms = 0.0
         self._changed = True
         self._lock = threading.Lock()
         self.output_errors = 0
@@ -115,8 +128,11 @@ class HealthFeed:
             if now - self._compliance_ms >= self._compliance_every_ms:
                 self._compliance_ms = now
                 self._write(self._compliance_lines(now))
-            if self._changed or now - self._saved_ms >= self._quiet_save_every_ms:
+            due = self._changed or now - self._saved_ms >= self._quiet_save_every_ms
+            if due and now - self._saved_ms >= SAVE_SPACING * self._save_cost_ms:
+                started = perf_ms()
                 self.store.save(self.engine.snapshot(), now)
+                self._save_cost_ms = perf_ms() - started
                 self._saved_ms, self._changed = now, False
 
     def _publish(self, events: list[HealthEvent], now: int) -> None:
