@@ -84,6 +84,13 @@ def _publisher(port: int, items, t0_ms: int, out) -> None:
     out.put(rep.__dict__)
 
 
+def _tick_records(path: Path) -> list[dict]:
+    """The tick log's complete lines: the collector appends while this reads, and a line
+    without its newline yet is left for the next read."""
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(x) for x in text.split("\n")[:-1] if x.strip()]
+
+
 class Point:
     def __init__(self, name: str, stations: int, interval_s: int, intervals: int,
                  work: Path, broker: Mosquitto, influxd: InfluxDB,
@@ -159,7 +166,7 @@ class Point:
             if pub.is_alive():
                 pub.terminate()
                 pub.join(10)
-        lines = [json.loads(x) for x in self.tick_log.read_text().splitlines() if x.strip()]
+        lines = _tick_records(self.tick_log)
         ticks = [x for x in lines if "tick_s" in x]
         running = lines[-1]["t"] if lines and lines[-1].get("start") else None
         steady_from = t0_ms / 1000 + self.interval_s
@@ -199,8 +206,7 @@ class Point:
         """RSS once the health state holds every station (every one has a state)."""
 
         def all_seen() -> bool:
-            lines = self.tick_log.read_text().splitlines() if self.tick_log.exists() else []
-            seen = [json.loads(x).get("seen", 0) for x in lines if '"seen"' in x]
+            seen = [x["seen"] for x in _tick_records(self.tick_log) if "seen" in x]
             return bool(seen) and seen[-1] >= self.stations
 
         try:
