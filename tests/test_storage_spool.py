@@ -82,10 +82,10 @@ def test_drainer_batches_by_size_and_time(tmp_path):
     drainer.start()
     try:
         spool.append([f"m x={i}i {i}" for i in range(25)])
-        wait_until(lambda: len(writer.stored) == 25, 5, what="25 lines written")
+        wait_until(lambda: len(writer.stored) == 25, 20, what="25 lines written")
         assert drainer.metrics.batches_written_total == 3  # 10 + 10 + 5 after the interval
         spool.append(["m x=99i 99"])  # less than a batch: written after flush_interval_ms
-        wait_until(lambda: len(writer.stored) == 26, 5, what="partial batch flushed")
+        wait_until(lambda: len(writer.stored) == 26, 20, what="partial batch flushed")
     finally:
         drainer.stop()
         spool.close()
