@@ -114,8 +114,11 @@ class Mosquitto(_Process):
         self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self) -> Mosquitto:
-        self._spawn([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(self.conf)],
-                    self.port, "mosquitto")
+        self._spawn(
+            [_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(self.conf)],
+            self.port,
+            "mosquitto",
+        )
         return self
 
 
@@ -133,9 +136,9 @@ class InfluxDB(_Process):
             f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n'
             '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
-            '  max-body-size = 0\n'
-            '[monitor]\n  store-enabled = false\n'
-            '[continuous_queries]\n  enabled = false\n'
+            "  max-body-size = 0\n"
+            "[monitor]\n  store-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
         )
 
     @property
@@ -143,8 +146,11 @@ class InfluxDB(_Process):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> InfluxDB:
-        self._spawn([_binary("influxd", "/usr/bin/influxd"), "-config", str(self.conf)],
-                    self.port, "influxd")
+        self._spawn(
+            [_binary("influxd", "/usr/bin/influxd"), "-config", str(self.conf)],
+            self.port,
+            "influxd",
+        )
         wait_until(self._ping, 30, what="influxd /ping")
         return self
 

@@ -104,8 +104,9 @@ def parse_ack_topic(topic: str) -> tuple[str, str, str]:
     parts = topic.split("/")
     if len(parts) != 7 or parts[:2] != [ROOT, VERSION] or parts[3:5] != [OPS, "ack"]:
         raise TopicError(f"not a loaxa acknowledgement topic: {topic!r}")
-    for name, value in zip(("province", "commune", "code"), (parts[2], parts[5], parts[6]),
-                           strict=True):
+    for name, value in zip(
+        ("province", "commune", "code"), (parts[2], parts[5], parts[6]), strict=True
+    ):
         check_segment(name, value)
     return parts[2], parts[5], parts[6]
 

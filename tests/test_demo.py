@@ -26,9 +26,25 @@ def _servers_under(path: Path) -> list[int]:
 def test_demo_runs_and_leaves_its_reports(tmp_path: Path) -> None:
     lang = "vi"
     out = subprocess.run(
-        [sys.executable, "-m", "loaxa.cli", "demo", "--minutes", "0.4", "--communes", "2",
-         "--lang", lang, "--refresh", "1", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "loaxa.cli",
+            "demo",
+            "--minutes",
+            "0.4",
+            "--communes",
+            "2",
+            "--lang",
+            lang,
+            "--refresh",
+            "1",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     # the screen (printed as a log when stdout is not a terminal) shows the province

@@ -165,8 +165,10 @@ def test_power_cut_shows_on_battery_then_restored(fleet_of, sub):
 
     def on_mains(p: dict) -> bool:  # a reading polled before the restore may still come first
         power = p.get("power", {})
-        return p["seq"] > restored[0]["seq"] and power.get("on_battery") is False and (
-            power.get("mains_v", 0) > 200
+        return (
+            p["seq"] > restored[0]["seq"]
+            and power.get("on_battery") is False
+            and (power.get("mains_v", 0) > 200)
         )
 
     wait_until(lambda: telemetry(sub, sid, on_mains), 20, what="mains in telemetry after restore")

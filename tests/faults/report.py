@@ -83,8 +83,7 @@ def format_table(table_rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths[:-1]) + "  " + "-" * len(columns[-1]))
     lines += [
-        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
-        for line in cells
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells
     ]
     return "\n".join(lines)
 
