@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,13 +41,13 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest_run import cpu_seconds, stop_process
+from bench.results_file import write_results
 from bench.scale_measure import code_commit, rss_kib
 from loaxa.localservers import Mosquitto, wait_until
 from loaxa.sim.mcu import SimulatedMcu
 from loaxa.sim.tcp_proxy import Mode, TcpProxy
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 STATION, PROVINCE, COMMUNE = "cb-01267", "cao-bang", "01273"
 
 
@@ -225,10 +224,7 @@ def main() -> None:
               f"queue {p['queue_bytes_max']:,} B")  # fmt: skip
     print(f"PCM analysis: {res['pcm_cpu_ms_per_window']} ms CPU per 1 s window; "
           f"{res['messages_received']} messages received, lost {res['lost']}")  # fmt: skip
-    out = args.out or RESULTS / f"agent-footprint-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("agent-footprint", res, args.out)
 
 
 if __name__ == "__main__":

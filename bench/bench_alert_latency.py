@@ -29,19 +29,18 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_run import stop_process
+from bench.results_file import write_results
 from bench.scale_alert_rig import FAULTS, Arrivals, ScriptedFleet, email_of
 from bench.scale_alert_rig import write_inventory as write_alert_inventory
 from bench.scale_measure import code_commit
 from loaxa.localservers import InfluxDB, Mosquitto, free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 INTERVAL_S = 2
 THRESHOLDS = {
     "telemetry_interval_s": INTERVAL_S,
@@ -258,10 +257,7 @@ def main() -> None:
             if p.get("n"):
                 print(f"{fault:<8} {p['n']:>3} {v['bound_s']:>6.1f}  {stage:<9} {p['p50']:>6} "
                       f"{p['p95']:>6} {p['p99']:>6} {p['max']:>6}")  # fmt: skip
-    out = args.out or RESULTS / f"alert-latency-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("alert-latency", res, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,13 +46,13 @@ from bench.ingest_run import (
     stop_process,
     wait_stored,
 )
+from bench.results_file import write_results
 from collector.group.partitions import partition_of
 from loaxa.localservers import InfluxDB, Mosquitto, wait_until
 from loaxa.payloads import Telemetry, to_json
 from loaxa.topics import Kind, station_topic
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 
 
 def config_text(work: Path, inventory: Path, port: int, influx: str, db: str, parts: int) -> str:
@@ -252,16 +251,13 @@ def main() -> None:
             res["load1"] = round(os.getloadavg()[0], 2)
             results.append(res)
             print(json.dumps(res), flush=True)
-    out = args.out or RESULTS / f"group-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "quick": args.quick, "messages": b.total,
         "stations": args.stations, "publishers": args.publishers,
         "partitions": args.partitions,
     }  # fmt: skip
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("group", {"meta": meta, "results": results}, args.out)
 
 
 if __name__ == "__main__":

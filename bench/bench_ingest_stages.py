@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_load import _remaining, messages, write_inventory
+from bench.results_file import write_results
 from collector.health.engine import HealthEngine
 from collector.health.store import HealthStore
 from collector.ingest.buffered_client import BufferedClient
@@ -41,7 +40,6 @@ from collector.storage.config import SpoolFullPolicy
 from collector.storage.points import points_for_payload
 from collector.storage.spool import Spool
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 2000
 
 
@@ -176,11 +174,8 @@ def main() -> None:
         unit = {"_ms": "ms per tick", "_ns": "ns/iteration"}.get(k[-3:], "µs/msg")
         print(f"{k:<22} {v:>9.1f} {unit}")
     print(f"=> one core, pipeline only: {1e6 / figures['pipeline_process']:,.0f} msg/s")
-    out = RESULTS / f"ingest-stages-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"messages": n, "stations": args.stations}
-    out.write_text(json.dumps({"meta": meta, "cpu": figures}, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("ingest-stages", {"meta": meta, "cpu": figures})
 
 
 if __name__ == "__main__":

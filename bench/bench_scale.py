@@ -30,13 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_load import publish_all
 from bench.ingest_run import Influx, stop_process
+from bench.results_file import write_results
 from bench.scale_load import plan, publish_on_schedule, write_scale_inventory
 from bench.scale_measure import (
     Sampler,
@@ -54,7 +54,6 @@ from loaxa.payloads import Telemetry, to_json
 from loaxa.topics import Kind, station_topic
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 _CTX = mp.get_context("fork")  # the publisher inherits the encoded readings
 # name: (stations, interval_s, intervals)
 POINTS = {
@@ -288,13 +287,10 @@ def main() -> None:
         finally:
             broker.stop()
             influxd.stop()
-    out = args.out or RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "quick": args.quick, "commit": commit,
             "loadavg_start": load0, "loadavg_end": os.getloadavg()}  # fmt: skip
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("scale", {"meta": meta, "results": results}, args.out)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results_file import write_results
 from bench.scale_load import plan, write_scale_inventory
 from bench.scale_measure import rss_kib
 from collector.health.config import HealthConfig
@@ -34,8 +34,6 @@ from collector.health.engine import HealthEngine
 from collector.health.store import HealthStore
 from collector.inventory import load_inventory
 from loaxa.payloads import Telemetry
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _timed(fn) -> tuple[float, object]:
@@ -95,11 +93,9 @@ def main() -> None:
         for n in (int(x) for x in args.stations.split(",")):
             rows.append(measure(n, Path(tmp), args.compliance_limit))
             print(json.dumps(rows[-1]), flush=True)
-    out = args.out or RESULTS / f"scale-hotspots-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "loadavg": os.getloadavg()}  # fmt: skip
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    print(f"written: {out}")
+    write_results("scale-hotspots", {"meta": meta, "results": rows}, args.out)
 
 
 if __name__ == "__main__":
